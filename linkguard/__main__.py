@@ -1,0 +1,3 @@
+from linkguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""Canonicalize URLs exactly as a browser opens them, then derive the keys lists are matched on.
+
+Why this module exists: a checker that parses a URL differently from the browser that will open
+it can be bypassed (`http://evil.com\\@good.com/` is evil.com to a browser; `http://0x7f.1/` is
+127.0.0.1). So parsing is delegated to ada-url, the WHATWG URL Standard parser behind Node.js, and
+only what the standard leaves to us is done here, following Safe Browsing's canonicalization
+(https://developers.google.com/safe-browsing/v4/urls-hashing#canonicalization):
+
+  "http://WWW.Evil.com.:80/a/%252e%252E/b//c?x=%41#frag"
+    WHATWG (ada)  -> http://www.evil.com./a/%252e%252E/b//c?x=%41
+    host          -> www.evil.com          (trailing root dot, repeated dots dropped;
+                                            IPv4-mapped IPv6 [::ffff:102:304] -> 1.2.3.4)
+    path          -> /b/c                  (percent-decoded until stable, dot segments
+                                            resolved, // collapsed, re-escaped: bytes <= 0x20,
+                                            >= 0x7f, '#' and '%')
+    query         -> x=A                   (decoded and re-escaped the same way; kept, as the
+                                            v4 docs do; the Go client drops it)
+    fragment, port, userinfo: dropped (they never change which page is served)
+
+Match keys (CONTRACT.md, "Lists"), for http://a.b.example.co.uk/1/2.html?q=1 :
+  domain keys   a.b.example.co.uk, b.example.co.uk, example.co.uk, co.uk, uk   (label boundaries)
+  url keys      host without one leading "www." + each path prefix at a segment boundary
+                example.co.uk, example.co.uk/1, example.co.uk/1/2.html (+ "?q=1" variants)
+  SB expressions a.b.example.co.uk/1/2.html?q=1, a.b.example.co.uk/1/2.html, .../1/, .../
+                 for at most 5 hosts x 6 paths (v4 docs, "Suffix/Prefix Expressions")
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote, unquote_to_bytes
+
+import ada_url
+
+# WHATWG URL Standard, "basic URL parser": leading/trailing C0 control or space are stripped.
+_C0_SPACE = "".join(map(chr, range(0x21)))
+# RFC 3986 scheme; a "scheme" holding a dot is a schemeless host with a port ("example.com:8080").
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+WEB_SCHEMES = frozenset({"http", "https"})
+# Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
+_ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
+_ESCAPE_TABLE = [_ESCAPE.get(b, chr(b)) for b in range(0x100)]
+# Bounds for hostile input: unescaping stops when stable, or after this many rounds (each round
+# shortens the string, so the bound only matters for megabyte inputs).
+_MAX_UNESCAPE_ROUNDS = 1024
+MAX_PATH_SEGMENTS = 64     # url-prefix keys look at most this deep
+MAX_EMBED_DEPTH = 3        # URLs inside a query, inside a query, ...
+_SB_MAX_HOST_LABELS = 5    # v4 docs: "the last five components"
+_SB_MAX_PATH_PREFIXES = 4  # v4 docs: "up to four" prefix paths from the root
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalURL:
+    scheme: str
+    host: str            # ASCII, lowercase; IPv4 dotted quad; IPv6 in brackets
+    path: str            # starts with "/", Safe Browsing escaped
+    query: str | None    # without "?"; None when the URL has no "?"
+    is_ip: bool
+    raw_query: str | None = field(default=None, compare=False)  # as WHATWG serialized it
+
+    def __str__(self) -> str:
+        q = "" if self.query is None else "?" + self.query
+        return f"{self.scheme}://{self.host}{self.path}{q}"
+
+    @property
+    def url_host(self) -> str:
+        """The host `urls` entries are keyed on: one leading "www." dropped on either side."""
+        h = self.host
+        return h[4:] if h.startswith("www.") and "." in h[4:] else h
+
+
+def _with_scheme(url: str) -> str | None:
+    m = _SCHEME.match(url)
+    if m is None or "." in m.group():
+        return "http://" + url
+    return url if m.group()[:-1].lower() in WEB_SCHEMES else None
+
+
+def _unescape_fully(s: str) -> bytes:
+    b = s.encode("utf-8", "surrogateescape")
+    for _ in range(_MAX_UNESCAPE_ROUNDS):
+        if b"%" not in b:
+            break
+        u = unquote_to_bytes(b)
+        if u == b:
+            break
+        b = u
+    return b
+
+
+def _escape(b: bytes) -> str:
+    return "".join([_ESCAPE_TABLE[c] for c in b]) if not b.isascii() or _needs_escape(b) \
+        else b.decode("ascii")
+
+
+_NEEDS_ESCAPE = re.compile(rb"[\x00-\x20#%\x7f]")
+
+
+def _needs_escape(b: bytes) -> bool:
+    return _NEEDS_ESCAPE.search(b) is not None
+
+
+def _resolve_path(b: bytes) -> bytes:
+    """Collapse repeated slashes and resolve "." and ".." segments (RFC 3986 section 5.2.4)."""
+    out: list[bytes] = []
+    segments = b.split(b"/")
+    for i, seg in enumerate(segments[1:], 1):
+        last = i == len(segments) - 1
+        if seg == b"..":
+            if out:
+                out.pop()
+            if last:
+                out.append(b"")
+        elif seg == b".":
+            if last:
+                out.append(b"")
+        elif seg or last:
+            out.append(seg)
+    return b"/" + b"/".join(out)
+
+
+def canonical_path(path: str) -> str:
+    if "%" not in path and "//" not in path and "/." not in path:
+        return path  # already canonical: ada resolved dot segments and escaped the rest
+    return _escape(_resolve_path(_unescape_fully(path)))
+
+
+def canonical_query(query: str) -> str:
+    if "%" not in query and query.isascii() and _NEEDS_ESCAPE.search(query.encode()) is None:
+        return query
+    return _escape(_unescape_fully(query))
+
+
+def _canonical_host(host: str) -> tuple[str, bool] | None:
+    if host.startswith("["):
+        # IPv4-mapped IPv6 (RFC 4291 section 2.5.5.2) is the IPv4 host to every socket API.
+        words = host[8:-1].split(":")
+        if host.startswith("[::ffff:") and len(words) == 2:
+            hi, lo = (int(w, 16) for w in words)
+            return f"{hi >> 8}.{hi & 255}.{lo >> 8}.{lo & 255}", True
+        return host, True
+    if host.endswith(".") or host.startswith(".") or ".." in host:
+        # A root dot names the same host (RFC 1034 section 3.1); Safe Browsing also drops
+        # leading and repeated dots.
+        host = ".".join(label for label in host.split(".") if label)
+        if not host:
+            return None
+    return host, host[-1].isdigit()  # WHATWG: a last label ending in a digit is an IPv4 host
+
+
+def _split_href(href: str) -> tuple[str, str, str, str | None]:
+    scheme, _, rest = href.partition("://")
+    rest = rest.split("#", 1)[0]
+    slash = rest.find("/")
+    authority, pathq = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    authority = authority.rpartition("@")[2]
+    if authority.startswith("["):
+        host = authority[: authority.index("]") + 1]
+    else:
+        host = authority.partition(":")[0]
+    path, q, query = pathq.partition("?")
+    return scheme, host, path, (query if q else None)
+
+
+def canonicalize(url: str) -> CanonicalURL | None:
+    """The canonical form of an http(s) URL, or None when no browser would open it."""
+    s = url.strip(_C0_SPACE)
+    if not s:
+        return None
+    with_scheme = _with_scheme(s)
+    if with_scheme is None:
+        return None
+    try:
+        href = ada_url.normalize_url(with_scheme)
+    except ValueError:
+        return None
+    scheme, host, path, query = _split_href(href)
+    canon = _canonical_host(host)
+    if canon is None or scheme not in WEB_SCHEMES:
+        return None
+    host, is_ip = canon
+    return CanonicalURL(scheme, host, canonical_path(path),
+                        None if query is None else canonical_query(query), is_ip, query)
+
+
+def canonical_host(name: str) -> str | None:
+    """A host name or IP literal as a list entry gives it: `bücher.de` -> `xn--bcher-kva.de`."""
+    c = canonicalize("http://" + name + "/")
+    if c is None or c.path != "/" or c.query is not None:
+        return None
+    return c.host
+
+
+# ---- match keys ------------------------------------------------------------------------------
+
+def domain_keys(c: CanonicalURL) -> list[str]:
+    """The host and every parent domain at a label boundary (an IP only as itself)."""
+    h = c.host
+    if c.is_ip:
+        return [h]
+    keys = [h]
+    i = h.find(".")
+    while i >= 0:
+        keys.append(h[i + 1:])
+        i = h.find(".", i + 1)
+    return keys
+
+
+def path_prefixes(path: str) -> list[str]:
+    """"/a/b/c" -> ["", "/a", "/a/b", "/a/b/c"]; a trailing slash is not significant."""
+    p = path.rstrip("/")
+    out = [""]
+    i = p.find("/", 1)
+    while i > 0 and len(out) < MAX_PATH_SEGMENTS:
+        out.append(p[:i])
+        i = p.find("/", i + 1)
+    if p:
+        out.append(p)
+    return out
+
+
+def url_entry_key(c: CanonicalURL) -> str:
+    """The key of a `urls` list entry: host (no www.), path without trailing slash, query."""
+    q = "" if c.query is None else "?" + c.query
+    return c.url_host + c.path.rstrip("/") + q
+
+
+# ---- Safe Browsing expressions ---------------------------------------------------------------
+
+def lookup_hosts(c: CanonicalURL) -> list[str]:
+    """The exact host, then up to four suffixes formed from its last five labels."""
+    if c.is_ip:
+        return [c.host]
+    labels = c.host.split(".")
+    out = [c.host]
+    start = max(1, len(labels) - _SB_MAX_HOST_LABELS)
+    for i in range(start, len(labels) - 1):
+        out.append(".".join(labels[i:]))
+    return out
+
+
+def lookup_paths(c: CanonicalURL) -> list[str]:
+    """Path with query, path, then "/" and up to three more directory prefixes."""
+    out = []
+    if c.query is not None:
+        out.append(c.path + "?" + c.query)
+    out.append(c.path)
+    parts = c.path.split("/")[1:-1]
+    prefix = "/"
+    for i in range(min(len(parts), _SB_MAX_PATH_PREFIXES - 1) + 1):
+        if prefix not in out:
+            out.append(prefix)
+        if i < len(parts):
+            prefix += parts[i] + "/"
+    return out
+
+
+def expressions(c: CanonicalURL) -> list[str]:
+    """Every Safe Browsing host-suffix/path-prefix expression of the URL (at most 30)."""
+    return [h + p for h in lookup_hosts(c) for p in lookup_paths(c)]
+
+
+# ---- URLs embedded in a query ----------------------------------------------------------------
+
+_EMBEDDED = re.compile(r"(?i)(?:https?:|www\.)")
+
+
+def embedded_urls(c: CanonicalURL) -> list[str]:
+    """Query values that are URLs themselves (`/go?u=https%3A%2F%2Fevil.com`), decoded until
+    they read as one (a redirector may encode them several times)."""
+    if not c.query or _EMBEDDED.search(c.query) is None:
+        return []  # the canonical query is fully decoded: no URL in it, none in any value
+    out = []
+    for part in (c.raw_query or "").split("&"):
+        value = part.partition("=")[2] or part
+        for _ in range(MAX_EMBED_DEPTH + 1):
+            if _EMBEDDED.match(value):
+                out.append(value.strip(_C0_SPACE))
+                break
+            decoded = unquote(value.replace("+", " "))
+            if decoded == value:
+                break
+            value = decoded
+    return out

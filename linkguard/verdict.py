@@ -1,0 +1,127 @@
+"""Actions, verdict types and the one precedence rule.
+
+Per link (CONTRACT.md, "Verdict precedence"):
+  1. a match in a non-overridable block list         -> block
+  2. otherwise a match in an allow list              -> allow (reported as an exception)
+  3. otherwise block -> block, flag -> flag, nothing -> allow
+A message's verdict is the worst of its links (block > flag > allow).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+class Action(enum.StrEnum):
+    ALLOW = "allow"
+    FLAG = "flag"
+    BLOCK = "block"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Action.ALLOW: 0, Action.FLAG: 1, Action.BLOCK: 2}
+
+
+def worst(actions: Iterable[Action]) -> Action:
+    return max(actions, key=_SEVERITY.__getitem__, default=Action.ALLOW)
+
+
+@dataclass(frozen=True, slots=True)
+class ListRef:
+    """What a verdict may say about a list: its name and category, never an entry."""
+
+    name: str
+    action: Action
+    category: str
+    overridable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UrlVerdict:
+    """The verdict for one URL. `canonical` is None when no browser could open the URL."""
+
+    url: str
+    canonical: str | None
+    action: Action
+    category: str | None = None
+    lists: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "canonical": self.canonical,
+            "verdict": self.action.value,
+            "category": self.category,
+            "lists": list(self.lists),
+        }
+
+
+def decide(url: str, canonical: str | None, hits: Iterable[ListRef]) -> UrlVerdict:
+    """Apply the precedence rule to the lists a URL matched."""
+    hits = tuple(hits)
+    if not hits:
+        return UrlVerdict(url, canonical, Action.ALLOW)
+    hard = [h for h in hits if h.action is Action.BLOCK and not h.overridable]
+    allows = [h for h in hits if h.action is Action.ALLOW]
+    if hard:
+        chosen = hard
+    elif allows:
+        chosen = allows
+    else:
+        top = worst(h.action for h in hits)
+        chosen = [h for h in hits if h.action is top]
+    return UrlVerdict(url, canonical, chosen[0].action, chosen[0].category,
+                      tuple(h.name for h in chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkVerdict:
+    """A link found in a message. Offsets are None for links given as `urls` or embedded in
+    another link; `start`/`end` count code points, `*_utf16` UTF-16 code units."""
+
+    verdict: UrlVerdict
+    start: int | None = None
+    end: int | None = None
+    start_utf16: int | None = None
+    end_utf16: int | None = None
+
+    @property
+    def action(self) -> Action:
+        return self.verdict.action
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.verdict.to_json()
+        out.update(start=self.start, end=self.end,
+                   start_utf16=self.start_utf16, end_utf16=self.end_utf16)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TextVerdict:
+    action: Action
+    links: tuple[LinkVerdict, ...]
+    lists_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.action.value,
+            "links": [link.to_json() for link in self.links],
+            "lists_version": self.lists_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Sanitized:
+    text: str
+    verdict: TextVerdict
+    removed: int
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.verdict.to_json()
+        out.update(text=self.text, removed=self.removed)
+        return out
