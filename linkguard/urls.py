@@ -37,6 +37,7 @@ import ada_url
 _C0_SPACE = "".join(map(chr, range(0x21)))
 # RFC 3986 scheme; a "scheme" holding a dot is a schemeless host with a port ("example.com:8080").
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_TAB_NEWLINE = {9: None, 10: None, 13: None}
 WEB_SCHEMES = frozenset({"http", "https"})
 # Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
 _ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
@@ -166,6 +167,8 @@ def _split_href(href: str) -> tuple[str, str, str, str | None]:
 def canonicalize(url: str) -> CanonicalURL | None:
     """The canonical form of an http(s) URL, or None when no browser would open it."""
     s = url.strip(_C0_SPACE)
+    if "\t" in s or "\n" in s or "\r" in s:
+        s = s.translate(_TAB_NEWLINE)  # WHATWG removes them anywhere, even inside the scheme
     if not s:
         return None
     with_scheme = _with_scheme(s)
