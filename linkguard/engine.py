@@ -1,61 +1,205 @@
 """The public face: lists -> matcher; check_url / check_text / sanitize / explain.
 
-An Engine is immutable. A reload builds a new Engine (reusing the parsed lists it was not asked
-to reload) and the caller swaps one reference. Nothing here imports aiohttp.
+An Engine is immutable ("changes are made by creating a new engine to replace it"). A reload
+builds a new Engine, reusing the parsed lists it was not asked to reload, and the caller swaps
+one reference. Nothing here imports aiohttp.
+
+    text -> extract.find_links -> urls.canonicalize -> Matcher.match -> verdict.decide -> JSON
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from linkguard.verdict import Sanitized, TextVerdict, UrlVerdict
+from linkguard import extract, urls
+from linkguard.lists import ListLoadError, ParsedList, iter_entries, load_list, read_list_file, \
+    read_manifest
+from linkguard.matcher import Matcher, entry_matches, lookup_keys
+from linkguard.verdict import Action, LinkVerdict, ListRef, Sanitized, TextVerdict, UrlVerdict, \
+    decide, worst
+
+__all__ = ["DEFAULT_REPLACEMENT", "Engine", "ListInfo", "ListLoadError"]
 
 DEFAULT_REPLACEMENT = "[link removed]"
-
-
-class ListLoadError(Exception):
-    """Loading failed; `errors` holds every problem as `file:line: reason`."""
-
-    def __init__(self, errors: Iterable[str]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("\n".join(self.errors))
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True, slots=True)
 class ListInfo:
+    """What an admin may see of a loaded list (never its entries)."""
+
     name: str
     format: str
     action: str
     category: str
+    overridable: bool
     path: str
     entries: int
     skipped: int
     sha256: str
     loaded_at: float  # Unix time
 
+    @classmethod
+    def of(cls, p: ParsedList) -> ListInfo:
+        s = p.spec
+        return cls(s.name, s.format.value, s.action.value, s.category, s.overridable,
+                   str(s.path), p.entries, p.skipped, p.sha256, p.loaded_at)
+
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {
+            "name": self.name, "format": self.format, "action": self.action,
+            "category": self.category, "overridable": self.overridable, "path": self.path,
+            "entries": self.entries, "skipped": self.skipped, "sha256": self.sha256,
+            "loaded_at": datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(),
+        }
+
+
+def _utf16(text: str, index: int) -> int:
+    return index + len(_ASTRAL.findall(text, 0, index))
 
 
 class Engine:
-    version: str
-    lists: tuple[ListInfo, ...]
+    __slots__ = ("manifest", "parsed", "lists", "version", "_matcher", "_refs", "_decisions")
+
+    def __init__(self, manifest: Path, parsed: tuple[ParsedList, ...]) -> None:
+        self.manifest = manifest
+        self.parsed = parsed
+        self.lists = tuple(ListInfo.of(p) for p in parsed)
+        ident = "\n".join(f"{p.spec!r} {p.sha256}" for p in parsed)
+        self.version = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        self._matcher = Matcher(parsed)
+        self._refs = tuple(ListRef(p.spec.name, p.spec.action, p.spec.category,
+                                   p.spec.overridable) for p in parsed)
+        # mask -> (action, category, lists): there are few distinct masks; computed on demand.
+        self._decisions: dict[int, tuple[Action, str | None, tuple[str, ...]]] = {}
 
     @classmethod
     def from_manifest(cls, path: str | Path, *, previous: Engine | None = None,
                       reload: Iterable[str] | None = None) -> Engine:
-        raise NotImplementedError
+        """Load every list of the manifest. With `previous` and `reload`, only the named lists
+        (and any whose manifest entry changed) are read again. Raises ListLoadError listing
+        every problem as `file:line: reason`; nothing is half-loaded."""
+        path = Path(path)
+        specs = read_manifest(path)
+        names = None if reload is None else set(reload)
+        errors: dict[str, list[str]] = {}
+        if names is not None and names - {s.name for s in specs}:
+            errors[""] = [f"{path}:0: no list named {n!r}" for n in sorted(names - {s.name for s in specs})]
+        kept = {p.spec: p for p in previous.parsed} if previous is not None else {}
+        parsed = []
+        for spec in specs:
+            if names is not None and spec.name not in names and spec in kept:
+                parsed.append(kept[spec])
+                continue
+            try:
+                parsed.append(load_list(spec))
+            except ListLoadError as e:
+                errors.update(e.by_list)
+        if errors:
+            raise ListLoadError(errors)
+        return cls(path, tuple(parsed))
+
+    # ---- verdicts ---------------------------------------------------------------------------
+
+    def _decide(self, url: str, canonical: str, mask: int) -> UrlVerdict:
+        if not mask:
+            return UrlVerdict(url, canonical, Action.ALLOW)
+        d = self._decisions.get(mask)
+        if d is None:
+            v = decide(url, canonical, (r for i, r in enumerate(self._refs) if mask >> i & 1))
+            d = self._decisions[mask] = (v.action, v.category, v.lists)
+        return UrlVerdict(url, canonical, *d)
+
+    def _check_tree(self, url: str, depth: int = 0) -> list[UrlVerdict]:
+        """The URL's own verdict, then those of URLs embedded in its query (depth-bounded). A
+        link that leads to a blocked URL is as bad as it: its verdict is the worst of them."""
+        c = urls.canonicalize(url)
+        if c is None:
+            return [UrlVerdict(url, None, Action.ALLOW)]
+        own = self._decide(url, str(c), self._matcher.match(c))
+        if depth >= urls.MAX_EMBED_DEPTH:
+            return [own]
+        inner = [v for e in urls.embedded_urls(c) for v in self._check_tree(e, depth + 1)]
+        if inner:
+            top = max(inner, key=lambda v: v.action.severity)
+            if top.action.severity > own.action.severity:
+                own = UrlVerdict(url, own.canonical, top.action, top.category, top.lists)
+        return [own, *inner]
 
     def check_url(self, url: str) -> UrlVerdict:
-        raise NotImplementedError
+        return self._check_tree(url)[0]
 
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:
-        raise NotImplementedError
+        """Every link in `text` (with its span) plus every URL in `urls` (client-marked
+        entities, no span). The message verdict is the worst of its links."""
+        links: list[LinkVerdict] = []
+        ascii_text = text.isascii()
+        for cand in extract.find_links(text):
+            own, *inner = self._check_tree(cand.url)
+            s16, e16 = (cand.start, cand.end) if ascii_text else \
+                (_utf16(text, cand.start), _utf16(text, cand.end))
+            links.append(LinkVerdict(own, cand.start, cand.end, s16, e16))
+            links.extend(LinkVerdict(v) for v in inner)
+        for url in urls:
+            links.extend(LinkVerdict(v) for v in self._check_tree(url))
+        return TextVerdict(worst(link.action for link in links), tuple(links), self.version)
 
     def sanitize(self, text: str, replacement: str = DEFAULT_REPLACEMENT) -> Sanitized:
-        raise NotImplementedError
+        """The text with every blocked link replaced; offsets in the verdict refer to the input."""
+        verdict = self.check_text(text)
+        out: list[str] = []
+        pos = removed = 0
+        for link in verdict.links:
+            if link.action is Action.BLOCK and link.start is not None and link.end is not None:
+                out += (text[pos:link.start], replacement)
+                pos = link.end
+                removed += 1
+        out.append(text[pos:])
+        return Sanitized("".join(out), verdict, removed)
+
+    # ---- admin ------------------------------------------------------------------------------
 
     def explain(self, url: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """Why a URL gets its verdict: canonical form, lookup keys and every matching entry with
+        its list and line. Admin-only: it reveals list entries."""
+        verdict = self.check_url(url)
+        c = urls.canonicalize(url)
+        out: dict[str, Any] = {"url": url, "canonical": verdict.canonical,
+                               "verdict": verdict.to_json(), "keys": None, "matches": [],
+                               "embedded": []}
+        if c is None:
+            out["reason"] = "no browser would open this URL, so it is not a link"
+            return out
+        keys = lookup_keys(c)
+        out["keys"] = keys
+        mask = self._matcher.match(c)
+        digests = [(alg, hashlib.new(alg, e.encode()).digest())
+                   for alg in ("sha256", "md5") for e in keys["expressions"]]
+        for i, parsed in enumerate(self.parsed):
+            if mask >> i & 1:
+                out["matches"] += _matching_entries(parsed, c, keys, digests)
+        out["embedded"] = [self.explain(e) for e in urls.embedded_urls(c)]
+        return out
+
+
+def _matching_entries(parsed: ParsedList, c: urls.CanonicalURL, keys: dict[str, list[str]],
+                      digests: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """Re-read the list file to find which lines hold the matching keys: the index keeps no line
+    numbers, which would cost memory on every entry for the sake of a rare admin request."""
+    spec = parsed.spec
+    data, text = read_list_file(spec)
+    changed = hashlib.sha256(data).hexdigest() != parsed.sha256
+    found = []
+    for n, line, result in iter_entries(spec, text):
+        if isinstance(result, Exception):
+            continue
+        if any(entry_matches(spec.index, k, c, keys, digests) for k in result):
+            found.append({"list": spec.name, "line": n, "entry": line, "format": spec.format.value,
+                          "action": spec.action.value, "category": spec.category,
+                          "file_changed_since_load": changed})
+    return found

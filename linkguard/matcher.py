@@ -1,0 +1,137 @@
+"""The index: built once from parsed lists, immutable, answering "which lists match this URL?".
+
+Domain, URL-prefix, exact-page and hashed entries are exact keys, so a URL is matched by a
+bounded number of hash-table probes of its own keys (host suffixes at label boundaries, path
+prefixes at segment boundaries, at most 30 Safe Browsing expressions), never by scanning
+entries: the cost depends on the URL, not on the list size. One table per index maps a key to
+a bitmask of the lists holding it, so a key shared by several lists is stored once; masks are
+interned, and a str key costs ~100 bytes (a pyahocorasick trie costs ~450 bytes a key and its
+build holds the GIL for seconds per million keys).
+
+Keywords are substrings, the one case that needs a scan: an Aho-Corasick automaton (pyahocorasick)
+finds every term in one pass over the decoded URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Sequence
+from urllib.parse import unquote
+
+import ada_url
+import ahocorasick
+
+from linkguard import urls
+from linkguard.lists import ParsedList
+from linkguard.urls import CanonicalURL
+
+INDEXES = ("domain", "prefix", "exact", "keyword", "sha256", "md5")
+
+
+def keyword_text(c: CanonicalURL) -> str:
+    """Host, path and query, percent-decoded and lowercased; IDN hosts also in Unicode."""
+    text = c.host + unquote(c.path if c.query is None else c.path + "?" + c.query)
+    if "xn--" in c.host:
+        try:
+            text = ada_url.idna_to_unicode(c.host) + " " + text
+        except ValueError:
+            pass
+    return text.lower()
+
+
+class Matcher:
+    __slots__ = ("domain", "prefix", "exact", "sha256", "md5", "keyword")
+
+    def __init__(self, lists: Sequence[ParsedList]) -> None:
+        """Index `lists`; bit i of a mask stands for lists[i]."""
+        tables: dict[str, dict[object, int]] = {name: {} for name in INDEXES}
+        interned: dict[int, int] = {}
+        for i, parsed in enumerate(lists):
+            bit = 1 << i
+            table = tables[parsed.spec.index]
+            get = table.get
+            for key in parsed.keys:
+                mask = get(key, 0) | bit
+                table[key] = interned.setdefault(mask, mask)
+        self.domain: dict[str, int] = tables["domain"]  # type: ignore[assignment]
+        self.prefix: dict[str, int] = tables["prefix"]  # type: ignore[assignment]
+        self.exact: dict[str, int] = tables["exact"]  # type: ignore[assignment]
+        self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
+        self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
+        self.keyword: ahocorasick.Automaton | None = None
+        if tables["keyword"]:
+            automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+            for term, mask in tables["keyword"].items():
+                automaton.add_word(term, mask)
+            automaton.make_automaton()
+            self.keyword = automaton
+
+    def match(self, c: CanonicalURL) -> int:
+        """The mask of every list that matches the canonical URL."""
+        mask = 0
+        if self.domain:
+            get = self.domain.get
+            host = c.host
+            mask |= get(host, 0)
+            if not c.is_ip:
+                i = host.find(".")
+                while i >= 0:
+                    mask |= get(host[i + 1:], 0)
+                    i = host.find(".", i + 1)
+        if self.prefix or self.exact:
+            host = c.url_host
+            query = c.query
+            if self.prefix:
+                get = self.prefix.get
+                for p in urls.path_prefixes(c.path):
+                    mask |= get(host + p, 0)
+                    if query is not None:
+                        mask |= get(host + p + "?" + query, 0)
+            if self.exact:
+                get = self.exact.get
+                key = host + c.path.rstrip("/")
+                mask |= get(key, 0)
+                if query is not None:
+                    mask |= get(key + "?" + query, 0)
+        if self.keyword is not None:
+            for _end, value in self.keyword.iter(keyword_text(c)):
+                mask |= value
+        if self.sha256 or self.md5:
+            for expr in urls.expressions(c):
+                mask |= self._hash_mask(expr.encode())
+        return mask
+
+    def _hash_mask(self, expression: bytes) -> int:
+        mask = 0
+        if self.sha256:
+            mask |= self.sha256.get(hashlib.sha256(expression).digest(), 0)
+        if self.md5:
+            mask |= self.md5.get(hashlib.md5(expression, usedforsecurity=False).digest(), 0)
+        return mask
+
+    def sizes(self) -> dict[str, int]:
+        out = {name: len(getattr(self, name)) for name in INDEXES if name != "keyword"}
+        out["keyword"] = len(self.keyword) if self.keyword is not None else 0
+        return out
+
+
+def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:
+    """Every key a URL is looked up by, per index (for `explain`)."""
+    host, query = c.url_host, c.query
+    prefix = [host + p for p in urls.path_prefixes(c.path)]
+    exact = [host + c.path.rstrip("/")]
+    if query is not None:
+        prefix += [k + "?" + query for k in prefix]
+        exact.append(exact[0] + "?" + query)
+    return {"domain": urls.domain_keys(c), "prefix": prefix, "exact": exact,
+            "keyword": [keyword_text(c)], "expressions": urls.expressions(c)}
+
+
+def entry_matches(index: str, key: str | bytes, c: CanonicalURL,
+                  keys: dict[str, list[str]], digests: Iterable[tuple[str, bytes]]) -> bool:
+    """Does one list entry's key match the URL? (The slow, obvious form of Matcher.match.)"""
+    if index == "keyword":
+        return isinstance(key, str) and key in keys["keyword"][0]
+    if index in ("sha256", "md5"):
+        return any(algorithm == index and digest == key for algorithm, digest in digests)
+    return key in keys[index]
