@@ -1,0 +1,192 @@
+"""Settings for `linkguard serve`, read once by the CLI.
+
+Precedence (CONTRACT.md, "Configuration"), lowest first:
+    defaults  <  --config FILE (TOML)  <  environment LINKGUARD_<SETTING>  <  command-line flags
+
+    load_settings("serve.toml", {"LINKGUARD_PORT": "9000"}, {"host": "0.0.0.0"})
+      -> Settings(host="0.0.0.0", port=9000, ...)
+
+Nothing here reads the environment or the filesystem at import time: the caller passes `env`
+(normally `os.environ`) and every path. Paths given in the TOML file are relative to that file;
+paths from the environment or flags are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "LINKGUARD_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# Settings holding a filesystem path: resolved against the config file's directory.
+_PATH_SETTINGS = frozenset({"lists", "admin_token_file"})
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0 picks a free port (logged at start)
+    workers: int = 1
+    lists: str | None = None  # manifest; None: the CLI's default ($LINKGUARD_LISTS, else shipped)
+    # The admin API is off unless a token is configured. repr=False: never print the secret.
+    admin_token: str | None = field(default=None, repr=False)
+    admin_token_file: str | None = None
+    # Request limits. Bodies over max_body_bytes get 413, the others 422.
+    max_body_bytes: int = 1 << 20
+    max_text_chars: int = 65_536
+    max_links_per_message: int = 200
+    max_url_chars: int = 8192
+    max_batch_messages: int = 1000
+    # Seconds.
+    keepalive_timeout: float = 75.0  # idle keep-alive connections are closed after this
+    drain_timeout: float = 30.0  # an old worker finishes its connections within this, then exits
+    reload_timeout: float = 900.0  # a worker waits this long for the master to answer a reload
+    worker_start_timeout: float = 60.0  # a new worker generation must be ready within this
+    log_level: str = "info"
+    access_log: bool = False  # one JSON line per request; off by default (hot path)
+
+    def resolved_admin_token(self) -> str | None:
+        """The token itself: `admin_token`, else the contents of `admin_token_file`."""
+        if self.admin_token:
+            return self.admin_token
+        if self.admin_token_file:
+            return _read_token_file(self.admin_token_file)
+        return None
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the secret, for the startup log line."""
+        out = dataclasses.asdict(self)
+        out["admin_token"] = "<set>" if self.admin_token else None
+        return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
+
+
+def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Merge the four layers and validate. Raises ConfigError with a message naming the setting."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_toml(Path(config_file)))
+    for name in _FIELDS:
+        raw = (env or {}).get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _from_env(name, raw)
+    for name, value in (overrides or {}).items():
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:  # argparse leaves flags that were not given as None
+            values[name] = _check_type(name, value, "command line")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _FIELDS:
+            raise ConfigError(f"{path}: unknown setting {name!r} "
+                              f"(known: {', '.join(sorted(_FIELDS))})")
+        value = _check_type(name, value, str(path))
+        if name in _PATH_SETTINGS and isinstance(value, str):
+            value = str(path.parent / value)
+        out[name] = value
+    return out
+
+
+def _from_env(name: str, raw: str) -> Any:
+    where = ENV_PREFIX + name.upper()
+    kind = _base_type(name)
+    if raw == "" and _optional(name):
+        return None  # LINKGUARD_ADMIN_TOKEN= unsets it
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw.strip())
+        if kind is float:
+            return float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}") from None
+    return raw
+
+
+def _check_type(name: str, value: Any, where: str) -> Any:
+    kind = _base_type(name)
+    if value is None and _optional(name):
+        return None
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{where}: {name}: expected {kind.__name__}, "
+                          f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _base_type(name: str) -> type:
+    hint = _TYPES[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint  # type: ignore[no-any-return]
+
+
+def _optional(name: str) -> bool:
+    return type(None) in typing.get_args(_TYPES[name])
+
+
+def _validate(s: Settings) -> None:
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"port: must be 0..65535, got {s.port}")
+    if not 1 <= s.workers <= 512:
+        raise ConfigError(f"workers: must be 1..512, got {s.workers}")
+    if not s.host:
+        raise ConfigError("host: must not be empty")
+    for name in ("max_body_bytes", "max_text_chars", "max_links_per_message", "max_url_chars",
+                 "max_batch_messages"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
+    for name in ("keepalive_timeout", "drain_timeout", "reload_timeout", "worker_start_timeout"):
+        value = getattr(s, name)
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{name}: must be a positive number of seconds, got {value}")
+    if s.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
+    if s.admin_token and s.admin_token_file:
+        raise ConfigError("admin_token and admin_token_file are both set; set one")
+    if s.admin_token is not None and not s.admin_token.strip():
+        raise ConfigError("admin_token: must not be blank")
+    if s.admin_token_file:
+        _read_token_file(s.admin_token_file)  # fail at start, not at the first admin request
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"admin_token_file: cannot read {path}: {e}") from None
+    if not token:
+        raise ConfigError(f"admin_token_file: {path} is empty")
+    return token

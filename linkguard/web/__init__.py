@@ -1,0 +1,9 @@
+"""The HTTP service: the only package that imports aiohttp.
+
+    app.py         create_app(): public routes, middlewares, request bounds
+    admin.py       the /admin sub-app (bearer token)
+    state.py       EngineHolder, the reload controls (in-process, and via the master), /admin/lists
+    supervisor.py  the master process: one socket, builds engines, forks worker generations
+    worker.py      one worker process: serves the inherited socket, drains on request
+    server.py      run(args): `linkguard serve`
+"""

@@ -1,0 +1,290 @@
+"""The app factory and the public routes.
+
+    POST /v1/check        {"text", "urls"}            -> TextVerdict.to_json()
+    POST /v1/check/batch  {"messages": [{"id", ...}]} -> {"results": [{"id", ...}]}
+    POST /v1/sanitize     {"text", "replacement"}     -> Sanitized.to_json()
+    GET  /healthz /readyz /metrics /openapi.json
+    /admin/...            admin.py (only when a token is configured)
+
+Handlers are thin: parse and bound the body (`read_json`, `_message`), call the engine, serialize.
+Bad input is a 4xx (errors.py); with no engine loaded the verdict routes answer 503, never allow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from importlib import resources
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+from linkguard.config import Settings
+from linkguard.engine import DEFAULT_REPLACEMENT, Engine
+from linkguard.verdict import TextVerdict
+from linkguard.web import keys
+from linkguard.web.errors import ApiError, Handler, error_response, errors_middleware, json_response
+from linkguard.web.logs import audit_links
+from linkguard.web.metrics import CONTENT_TYPE, Metrics
+from linkguard.web.state import Control, EngineHolder, InProcessControl, ServingState
+
+access_log = logging.getLogger("linkguard.access")
+
+MAX_REPLACEMENT_CHARS = 256
+# json.loads turns "\ud800" into a lone surrogate; no text can hold one, so we read it as U+FFFD.
+# One code point for one keeps every offset (code points and UTF-16 units) where the client had it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None,
+               holder: EngineHolder | None = None, control: Control | None = None,
+               metrics: Metrics | None = None, serving: ServingState | None = None,
+               ) -> web.Application:
+    """Build the app. Without `control` it reloads in-process (tests, embedding); without an
+    engine it loads `settings.lists` at startup. `linkguard serve` passes the master's control."""
+    metrics = metrics or Metrics()
+    holder = holder or EngineHolder(engine)
+    if control is None:
+        in_process = InProcessControl(holder, settings.lists or "", metrics)
+        if holder.engine is not None:
+            metrics.observe_load(holder.engine, True)
+        control = in_process
+
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[_observe_middleware, errors_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.HOLDER] = holder
+    app[keys.CONTROL] = control
+    app[keys.METRICS] = metrics
+    app[keys.SERVING] = serving or ServingState()
+    app[keys.OPENAPI] = resources.files("linkguard.web").joinpath("openapi.json").read_bytes()
+    if holder.engine is None and not holder.errors and isinstance(control, InProcessControl):
+        app.cleanup_ctx.append(_load_at_startup)
+
+    app.router.add_post("/v1/check", check)
+    app.router.add_post("/v1/check/batch", check_batch)
+    app.router.add_post("/v1/sanitize", sanitize)
+    app.router.add_get("/healthz", healthz, allow_head=True)
+    app.router.add_get("/readyz", readyz, allow_head=True)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/openapi.json", openapi)
+
+    token = settings.resolved_admin_token()
+    if token:
+        from linkguard.web.admin import create_admin_app
+        app.add_subapp("/admin", create_admin_app(token))
+    return app
+
+
+async def _load_at_startup(app: web.Application) -> AsyncIterator[None]:
+    control = app[keys.CONTROL]
+    assert isinstance(control, InProcessControl)
+    await control.load()
+    yield
+
+
+# --- public routes -----------------------------------------------------------------------------
+
+async def check(request: web.Request) -> web.Response:
+    data = _object(await read_json(request), "body")
+    verdict = _message(request, data, "")
+    _observe(request, verdict)
+    return json_response(verdict.to_json())
+
+
+async def check_batch(request: web.Request) -> web.Response:
+    settings = request.config_dict[keys.SETTINGS]
+    data = _object(await read_json(request), "body")
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        raise _invalid("messages: expected an array of message objects")
+    if len(messages) > settings.max_batch_messages:
+        raise _invalid(f"messages: {len(messages)} messages; the limit is "
+                       f"{settings.max_batch_messages}", code="too_many_messages")
+    results = []
+    for i, item in enumerate(messages):
+        where = f"messages[{i}]."
+        msg = _object(item, f"messages[{i}]")
+        msg_id = msg.get("id")
+        if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, (str, int))):
+            raise _invalid(f"{where}id: expected a string or an integer")
+        if isinstance(msg_id, str):
+            msg_id = _clean(msg_id)
+        verdict = _message(request, msg, where)
+        _observe(request, verdict)
+        results.append({"id": msg_id, **verdict.to_json()})
+    return json_response({"results": results})
+
+
+async def sanitize(request: web.Request) -> web.Response:
+    data = _object(await read_json(request), "body")
+    text = _string(request, data, "text", "")
+    if text is None:
+        raise _invalid("text: required")
+    replacement = data.get("replacement", DEFAULT_REPLACEMENT)
+    if replacement is None:
+        replacement = DEFAULT_REPLACEMENT
+    if not isinstance(replacement, str):
+        raise _invalid("replacement: expected a string")
+    if len(replacement) > MAX_REPLACEMENT_CHARS:
+        raise _invalid(f"replacement: longer than {MAX_REPLACEMENT_CHARS} characters")
+    result = _engine(request).sanitize(text, _clean(replacement))
+    _check_link_count(request, result.verdict, "")
+    _observe(request, result.verdict)
+    return json_response(result.to_json())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    holder = request.config_dict[keys.HOLDER]
+    if holder.engine is None:
+        return error_response(503, "not_ready", "lists are not loaded", errors=list(holder.errors))
+    return json_response({"status": "ready", "lists_version": holder.engine.version})
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    return web.Response(body=request.config_dict[keys.METRICS].render(),
+                        headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.config_dict[keys.OPENAPI], content_type="application/json")
+
+
+# --- parsing and bounds ------------------------------------------------------------------------
+
+async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
+    """The body as JSON: 413 over the size limit, 415 not JSON, 400 not parseable.
+    An empty body reads as {} where `allow_empty` (POST /admin/reload means "all lists")."""
+    limit = request.config_dict[keys.SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
+    try:
+        body = await request.read()  # bounded by client_max_size, also when chunked
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "payload_too_large", f"request body over {limit} bytes") from None
+    if allow_empty and not body.strip():
+        return {}
+    ctype = request.content_type
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type must be application/json, got {ctype!r}")
+    try:
+        text = body.decode("utf-8")  # RFC 8259 section 8.1: JSON text is UTF-8
+    except UnicodeDecodeError as e:
+        raise ApiError(400, "invalid_json", f"body is not UTF-8 (byte {e.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, and ints over Python's digit limit
+        raise ApiError(400, "invalid_json", f"invalid JSON: {e}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _message(request: web.Request, msg: dict[str, Any], where: str) -> TextVerdict:
+    """Bound one message ({"text", "urls"}) and check it."""
+    settings = request.config_dict[keys.SETTINGS]
+    text = _string(request, msg, "text", where)
+    raw_urls = msg.get("urls")
+    if text is None and raw_urls is None:
+        raise _invalid(f"{where or 'body'}: give text, urls or both")
+    urls: list[str] = []
+    if raw_urls is not None:
+        if not isinstance(raw_urls, list) or not all(isinstance(u, str) for u in raw_urls):
+            raise _invalid(f"{where}urls: expected an array of strings")
+        if len(raw_urls) > settings.max_links_per_message:
+            raise _invalid(f"{where}urls: {len(raw_urls)} URLs; the limit is "
+                           f"{settings.max_links_per_message}", code="too_many_links")
+        for i, url in enumerate(raw_urls):
+            if len(url) > settings.max_url_chars:
+                raise _invalid(f"{where}urls[{i}]: longer than {settings.max_url_chars} "
+                               "characters", code="url_too_long")
+            urls.append(_clean(url))
+    verdict = _engine(request).check_text(text or "", urls)
+    _check_link_count(request, verdict, where)
+    return verdict
+
+
+def _check_link_count(request: web.Request, verdict: TextVerdict, where: str) -> None:
+    # Links found in the text count too: a renderer must not get a partial answer.
+    limit = request.config_dict[keys.SETTINGS].max_links_per_message
+    if len(verdict.links) > limit:
+        raise _invalid(f"{where or 'body'}: {len(verdict.links)} links in the message; "
+                       f"the limit is {limit}", code="too_many_links")
+
+
+def _string(request: web.Request, data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{where}{key}: expected a string, got {_json_type(value)}")
+    limit = request.config_dict[keys.SETTINGS].max_text_chars
+    if len(value) > limit:
+        raise _invalid(f"{where}{key}: {len(value)} characters; the limit is {limit}",
+                       code="text_too_long")
+    return _clean(value)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(f"{what}: expected a JSON object, got {_json_type(value)}")
+    return value
+
+
+def _clean(s: str) -> str:
+    return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+             float: "number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _invalid(message: str, code: str = "invalid_request") -> ApiError:
+    return ApiError(422, code, message)
+
+
+def _engine(request: web.Request) -> Engine:
+    engine = request.config_dict[keys.HOLDER].engine
+    if engine is None:  # never answer "allow" without lists
+        raise ApiError(503, "not_ready", "lists are not loaded; see /readyz")
+    return engine
+
+
+def _observe(request: web.Request, verdict: TextVerdict) -> None:
+    request.config_dict[keys.METRICS].observe_links(verdict.action.value, verdict.links)
+    audit_links(request.path, verdict.links)
+
+
+# --- the outermost middleware: metrics, draining, access log ----------------------------------
+
+@web.middleware
+async def _observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    t0 = time.perf_counter()
+    response = await handler(request)  # errors_middleware (inside) always returns a response
+    elapsed = time.perf_counter() - t0
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    app = request.config_dict
+    app[keys.METRICS].observe_request(route, request.method, response.status, elapsed)
+    if app[keys.SERVING].draining:
+        # This process is being replaced: answer, then close, so the client's next request
+        # opens a fresh connection to a current worker (closing idle keep-alive connections
+        # instead would race with a request already on the wire).
+        response.force_close()
+    if app[keys.SETTINGS].access_log:
+        access_log.info("request", extra={"fields": {
+            "method": request.method, "route": route, "status": response.status,
+            "ms": round(elapsed * 1000, 3)}})
+    return response

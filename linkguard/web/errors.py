@@ -1,0 +1,69 @@
+"""Every error the service answers is JSON: {"error": {"code", "message"}}.
+
+The middleware maps aiohttp's own HTTP errors (404 unknown route, 405, 413 from the body limit)
+to that shape and turns anything unexpected into a logged 500, so no exception reaches aiohttp.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger("linkguard.web")
+
+_CODES = {400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 408: "timeout", 413: "payload_too_large",
+          415: "unsupported_media_type", 422: "invalid_request", 500: "internal_error",
+          503: "not_ready"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    # ensure_ascii: lone surrogates or odd code points can never break the encoding.
+    return web.Response(body=json.dumps(data).encode("ascii"), status=status,
+                        content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return json_response({"error": {"code": code, "message": message, **extra}}, status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message, **e.extra)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        resp = error_response(e.status, _CODES.get(e.status, "error"), _message(e))
+        for name in ("Allow", "WWW-Authenticate"):
+            if name in e.headers:
+                resp.headers[name] = e.headers[name]
+        return resp
+    except Exception:
+        log.exception("unhandled error", extra={"fields": {"path": request.path,
+                                                           "method": request.method}})
+        return error_response(500, "internal_error", "internal error")
+
+
+def _message(e: web.HTTPException) -> str:
+    if e.status == 404:
+        return "no such route"
+    if e.status == 405:
+        return f"method not allowed; allowed: {e.headers.get('Allow', '')}"
+    if e.status == 413:
+        return "request body too large"
+    return e.reason

@@ -1,0 +1,97 @@
+"""`linkguard serve`: settings -> one listening socket -> the master, which forks the workers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from linkguard.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("linkguard.serve")
+
+BACKLOG = 1024
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT. Exit status: 0 stopped, 1 cannot listen, 2 bad configuration."""
+    overrides = {name: getattr(args, name, None) for name in ("lists", "host", "port", "workers")}
+    try:
+        settings = load_settings(getattr(args, "config", None), os.environ, overrides)
+    except ConfigError as e:
+        print(f"linkguard serve: {e}", file=sys.stderr)
+        return 2
+    if settings.lists is None:
+        from linkguard.cli import default_manifest  # $LINKGUARD_LISTS, else the shipped set
+        settings = dataclasses.replace(settings, lists=str(default_manifest()))
+
+    # Imported here, not at module level: the CLI imports this module for every subcommand.
+    from linkguard.web.logs import configure_logging
+    configure_logging(settings.log_level)
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as e:
+        log.error("cannot listen", extra={"fields": {"host": settings.host,
+                                                     "port": settings.port, "error": str(e)}})
+        return 1
+    host, port = sock.getsockname()[:2]
+    log.info("listening", extra={"fields": {"event": "listening", "host": host, "port": port,
+                                            "url": f"http://{_url_host(host)}:{port}",
+                                            "settings": settings.public()}})
+    if settings.admin_token is None and settings.admin_token_file is None:
+        log.info("no admin token configured: the admin API is off")
+
+    metrics_dir = _metrics_dir()
+    try:
+        return _serve(settings, sock, metrics_dir)
+    finally:
+        sock.close()
+        if metrics_dir.owned:
+            shutil.rmtree(metrics_dir.path, ignore_errors=True)
+
+
+def _serve(settings: Settings, sock: socket.socket, metrics_dir: _MetricsDir) -> int:
+    from linkguard.web.metrics import Metrics, enable_multiprocess
+    enable_multiprocess(metrics_dir.path)
+    from linkguard.web.supervisor import Master
+    return Master(settings, sock, Metrics()).run()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """One listening socket, bound before any fork; every worker accepts on it."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # SO_REUSEADDR: a restart can bind while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclasses.dataclass
+class _MetricsDir:
+    path: Path
+    owned: bool
+
+
+def _metrics_dir() -> _MetricsDir:
+    """prometheus-client's multiprocess directory: the operator's, else a private temp dir."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return _MetricsDir(Path(given), False)
+    return _MetricsDir(Path(tempfile.mkdtemp(prefix="linkguard-metrics-")), True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

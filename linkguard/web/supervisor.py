@@ -1,0 +1,433 @@
+"""The master process of `linkguard serve --workers N`.
+
+Why a master: building the index for large lists holds the GIL for seconds (pyahocorasick's
+make_automaton: ~8.6 s for 1M domains), so no process that serves may build. The master serves
+nothing; it
+
+  1. binds ONE listening socket before forking; every worker inherits it and the kernel spreads
+     the accepts (no balancer of ours);
+  2. builds the Engine, gc.freeze()s, and forks N workers that share the index copy-on-write;
+  3. on a reload (asked by any worker over its control socketpair, or SIGHUP) builds the new Engine
+     in a thread, `Engine.from_manifest(path, previous=current, reload=names)`. Failure: answer
+     the errors, change nothing. Success: fork a new generation of N workers, wait until they all
+     report ready, then answer and tell the old generation to drain (worker.py);
+  4. re-forks a worker that died, and on SIGTERM/SIGINT drains every worker and exits.
+
+    generation 1:  w1 w2 ---------------- drain -> exit
+    reload:                build ... fork w3 w4 (ready) -> answer
+    generation 2:                          w3 w4 ------------------------
+
+The master loop is synchronous (selectors + signal wake-up fd): it forks, and forking from inside a
+running asyncio loop would hand each child the parent's loop. Forks happen only when no build thread
+is running, so a child never inherits a lock held by another thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from linkguard.config import Settings
+from linkguard.engine import Engine
+from linkguard.web import worker as worker_mod
+from linkguard.web.metrics import Metrics, mark_process_dead
+from linkguard.web.state import (EngineHolder, Errors, ReloadLog, ReloadResult, build_engine,
+                                 log_reload)
+
+log = logging.getLogger("linkguard.master")
+
+_SEND_TIMEOUT = 5.0
+_RESPAWN_DELAY = 1.0  # a worker that dies within this of starting is re-forked after this
+_KILL_GRACE = 5.0  # beyond drain_timeout, before SIGKILL
+
+
+@dataclass
+class Worker:
+    pid: int
+    generation: int
+    channel: socket.socket
+    lists_version: str | None
+    started: float
+    state: str = "starting"  # starting -> serving -> draining
+    kill_at: float | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "generation": self.generation, "state": self.state,
+                "lists_version": self.lists_version}
+
+
+@dataclass
+class ReloadRequest:
+    names: list[str] | None
+    pid: int | None  # the worker that asked (None: SIGHUP)
+    msg_id: int | None
+
+
+@dataclass
+class Swap:
+    """A built engine whose worker generation is starting."""
+
+    request: ReloadRequest
+    engine: Engine
+    generation: int
+    result: ReloadResult
+    started: float
+    deadline: float
+
+
+class Master:
+    def __init__(self, settings: Settings, sock: socket.socket, metrics: Metrics) -> None:
+        self.settings, self.sock, self.metrics = settings, sock, metrics
+        self.manifest = settings.lists or ""
+        self.holder = EngineHolder(None, (), 1)
+        self.log = ReloadLog()
+        self.workers: dict[int, Worker] = {}
+        self.queue: deque[ReloadRequest] = deque()
+        self.build: threading.Thread | None = None
+        self.building: ReloadRequest | None = None
+        self.build_started = 0.0
+        self.build_out: tuple[Engine | None, Errors, float] | None = None
+        self.swap: Swap | None = None
+        self.stopping = False
+        self.respawn_at = 0.0
+        self.sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()  # signals and build completion
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, _noop)  # the wake-up fd carries the signal number
+        self.sel.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+
+        started = time.time()
+        t0 = time.perf_counter()
+        engine, (errors, by_list) = build_engine(self.manifest, None, None)
+        self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
+        self.holder = EngineHolder(engine, errors, 1)
+        self._spawn_generation(self.holder)
+
+        while not (self.stopping and not self.workers):
+            for key, _ in self.sel.select(self._timeout()):
+                callback: Callable[[], None] = key.data
+                callback()
+            self._tick()
+        self.sel.close()
+        self.sock.close()
+        log.info("stopped", extra={"fields": {"event": "stopped"}})
+        return 0
+
+    def _timeout(self) -> float | None:
+        deadlines = [w.kill_at for w in self.workers.values() if w.kill_at is not None]
+        if self.swap is not None:
+            deadlines.append(self.swap.deadline)
+        if self._missing() and not self.stopping:
+            deadlines.append(self.respawn_at)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for w in list(self.workers.values()):
+            if w.kill_at is not None and now >= w.kill_at:
+                log.warning("worker did not exit; killing", extra={"fields": {"worker": w.pid}})
+                _kill(w.pid, signal.SIGKILL)
+                w.kill_at = None
+        if self.swap is not None and now >= self.swap.deadline:
+            self._abort_swap(f"new workers not ready within "
+                             f"{self.settings.worker_start_timeout:g}s")
+        if (not self.stopping and self.build is None and self.swap is None
+                and self._missing() and now >= self.respawn_at):
+            for _ in range(self._missing()):
+                self._spawn(self.holder)
+        self._next_reload()
+
+    def _missing(self) -> int:
+        alive = sum(1 for w in self.workers.values()
+                    if w.generation == self.holder.generation and w.state != "draining")
+        return max(0, self.settings.workers - alive)
+
+    def _stop(self) -> None:
+        if self.stopping:  # a second signal: do not wait any longer
+            for w in self.workers.values():
+                _kill(w.pid, signal.SIGKILL)
+            return
+        log.info("stopping; draining workers", extra={"fields": {"event": "stopping"}})
+        self.stopping = True
+        while self.queue:
+            self._answer(self.queue.popleft(),
+                         ReloadResult(False, self._version(), ("the service is stopping",)))
+        if self.swap is not None:
+            self._abort_swap("the service is stopping")
+        for w in self.workers.values():
+            self._drain(w, "stop")
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _on_wake(self) -> None:
+        try:
+            data = self._wake_r.recv(4096)
+        except BlockingIOError:
+            return
+        for signum in data:
+            if signum == signal.SIGCHLD:
+                self._reap()
+            elif signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop()
+            elif signum == signal.SIGHUP and not self.stopping:
+                self.queue.append(ReloadRequest(None, None, None))
+            elif signum == 0:  # the build thread finished
+                self._build_done()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            w = self.workers.pop(pid, None)
+            mark_process_dead(pid)
+            if w is None:
+                continue
+            self._close_channel(w)
+            code = os.waitstatus_to_exitcode(status)
+            if w.state == "draining":
+                log.info("worker exited", extra={"fields": {"worker": pid, "code": code}})
+                continue
+            log.error("worker died; re-forking", extra={"fields": {
+                "worker": pid, "code": code, "generation": w.generation}})
+            if time.monotonic() - w.started < _RESPAWN_DELAY:
+                self.respawn_at = time.monotonic() + _RESPAWN_DELAY
+            if self.swap is not None and w.generation == self.swap.generation:
+                self._abort_swap(f"a new worker exited while starting (code {code})")
+
+    def _on_channel(self, w: Worker) -> None:
+        try:
+            data = w.channel.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the worker is exiting; SIGCHLD does the rest
+            self._close_channel(w)
+            return
+        w.buffer += data
+        while (end := w.buffer.find(b"\n")) >= 0:
+            line, w.buffer[:] = bytes(w.buffer[:end]), w.buffer[end + 1:]
+            try:
+                self._on_message(w, json.loads(line))
+            except (ValueError, KeyError, TypeError) as e:
+                log.error("bad control message", extra={"fields": {"worker": w.pid,
+                                                                    "error": str(e)}})
+
+    def _on_message(self, w: Worker, msg: dict[str, Any]) -> None:
+        op = msg["op"]
+        if op == "ready":
+            self._on_ready(w)
+        elif op == "status":
+            workers = [x.to_json() for x in sorted(self.workers.values(), key=lambda x: x.pid)]
+            self._send(w, {"id": msg["id"], "status": self.log.status(self.holder.engine,
+                                                                      workers)})
+        elif op == "reload":
+            names = msg.get("lists")
+            if self.stopping:
+                self._send(w, {"id": msg["id"], "result": ReloadResult(
+                    False, self._version(), ("the service is stopping",)).to_json()})
+            else:
+                self.queue.append(ReloadRequest(names, w.pid, msg["id"]))
+        else:
+            raise ValueError(f"unknown op {op!r}")
+
+    def _on_ready(self, w: Worker) -> None:
+        if w.state != "starting":
+            return
+        w.state = "serving"
+        swap = self.swap
+        if swap is None or w.generation != swap.generation:
+            return
+        if all(x.state == "serving" for x in self.workers.values()
+               if x.generation == swap.generation):
+            self._commit_swap(swap)
+
+    # --- reloads --------------------------------------------------------------------------------
+
+    def _next_reload(self) -> None:
+        if self.stopping or self.build is not None or self.swap is not None or not self.queue:
+            return
+        request = self.building = self.queue.popleft()
+        previous = self.holder.engine
+
+        def build() -> None:
+            try:  # Linux: niceness is per thread; let the serving workers win the CPU
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except OSError:
+                pass
+            t0 = time.perf_counter()
+            engine, errors = build_engine(self.manifest, previous, request.names)
+            self.build_out = (engine, errors, time.perf_counter() - t0)
+            self._wake_w.send(b"\0")
+
+        log.info("reloading", extra={"fields": {"event": "reload_start", "lists": request.names}})
+        self.build = threading.Thread(target=build, name="linkguard-build", daemon=True)
+        self.build_started = time.time()
+        self.build.start()
+
+    def _build_done(self) -> None:
+        assert self.build is not None and self.build_out is not None
+        self.build.join()
+        self.build = None
+        engine, (errors, by_list), seconds = self.build_out
+        self.build_out = None
+        request, self.building = self.building, None
+        assert request is not None
+        if self.stopping:
+            self._answer(request, ReloadResult(False, self._version(),
+                                               ("the service is stopping",)))
+            return
+        if engine is None:
+            result = self._record(request.names, None, errors, by_list, seconds,
+                                  self.build_started)
+            self._answer(request, result)
+            return
+        result = ReloadResult(True, engine.version, (), seconds)
+        generation = self.holder.generation + 1
+        now = time.monotonic()
+        self.swap = Swap(request, engine, generation, result, self.build_started,
+                         now + self.settings.worker_start_timeout)
+        self._spawn_generation(EngineHolder(engine, (), generation))
+
+    def _commit_swap(self, swap: Swap) -> None:
+        self.swap = None
+        old = [w for w in self.workers.values()
+               if w.generation != swap.generation and w.state != "draining"]
+        self.holder = EngineHolder(swap.engine, (), swap.generation)
+        result = self._record(swap.request.names, swap.engine, (), {}, swap.result.duration_s,
+                              swap.started)
+        self._answer(swap.request, result)
+        for w in old:
+            self._drain(w, "drain")
+
+    def _abort_swap(self, reason: str) -> None:
+        swap, self.swap = self.swap, None
+        assert swap is not None
+        for w in self.workers.values():
+            if w.generation == swap.generation:
+                self._drain(w, "stop")  # they may already hold connections: drain, never kill
+        error = f"{self.manifest}: {reason}"
+        result = self._record(swap.request.names, None, (error,), {"": [error]},
+                              swap.result.duration_s, swap.started)
+        self._answer(swap.request, result)
+
+    def _record(self, names: list[str] | None, engine: Engine | None, errors: tuple[str, ...],
+                by_list: dict[str, list[str]], seconds: float, started: float) -> ReloadResult:
+        """Log, count and remember an attempt; `engine` is None when it failed."""
+        current = engine or self.holder.engine
+        result = ReloadResult(engine is not None, current.version if current else None,
+                              errors, seconds)
+        self.log.record(names, result, by_list, started)
+        self.metrics.observe_load(current, result.ok, started)
+        log_reload(names, result)
+        return result
+
+    def _answer(self, request: ReloadRequest, result: ReloadResult) -> None:
+        w = self.workers.get(request.pid) if request.pid is not None else None
+        if w is not None:
+            self._send(w, {"id": request.msg_id, "result": result.to_json()})
+
+    def _version(self) -> str | None:
+        return self.holder.engine.version if self.holder.engine is not None else None
+
+    # --- workers --------------------------------------------------------------------------------
+
+    def _spawn_generation(self, holder: EngineHolder) -> None:
+        # Objects alive now (the engine above all) move to the permanent generation: the
+        # collector never touches them again, so their pages stay shared with every fork.
+        gc.collect()
+        gc.freeze()
+        for _ in range(self.settings.workers):
+            self._spawn(holder)
+
+    def _spawn(self, holder: EngineHolder) -> None:
+        parent, child = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker; never returns
+            code = 1
+            try:
+                parent.close()
+                self._close_in_child()
+                code = worker_mod.main(self.settings, self.sock, child, holder)
+            except BaseException:
+                log.exception("worker crashed")
+            finally:
+                os._exit(code)
+        child.close()
+        parent.settimeout(_SEND_TIMEOUT)  # a hung worker must not hang the master
+        version = holder.engine.version if holder.engine is not None else None
+        w = Worker(pid, holder.generation, parent, version, time.monotonic())
+        self.workers[pid] = w
+        self.sel.register(parent, selectors.EVENT_READ, lambda: self._on_channel(w))
+        log.info("worker started", extra={"fields": {"worker": pid,
+                                                     "generation": holder.generation,
+                                                     "lists_version": version}})
+
+    def _close_in_child(self) -> None:
+        # Drop every master-side descriptor, so that when the master dies each worker sees
+        # end-of-file on its own channel (nobody else holds the other end open).
+        for w in self.workers.values():
+            w.channel.close()
+        self.sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _drain(self, w: Worker, op: str) -> None:
+        if w.state == "draining":
+            return
+        w.state = "draining"
+        w.kill_at = time.monotonic() + self.settings.drain_timeout + _KILL_GRACE
+        if w.channel.fileno() < 0 or not self._send(w, {"op": op}):
+            _kill(w.pid, signal.SIGTERM)  # no channel: SIGTERM drains too
+
+    def _send(self, w: Worker, msg: dict[str, Any]) -> bool:
+        try:
+            w.channel.sendall(json.dumps(msg).encode() + b"\n")
+            return True
+        except OSError as e:
+            log.warning("cannot reach worker", extra={"fields": {"worker": w.pid,
+                                                                 "error": str(e)}})
+            return False
+
+    def _close_channel(self, w: Worker) -> None:
+        if w.channel.fileno() >= 0:
+            self.sel.unregister(w.channel)
+            w.channel.close()
+
+
+def _noop(signum: int, frame: Any) -> None:
+    pass
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
