@@ -121,8 +121,8 @@ class Engine:
         c = urls.canonicalize(url)
         if c is None:
             return [UrlVerdict(url, None, Action.ALLOW)]
-        own = self._decide(url, str(c), self._matcher.match(c))
-        if depth >= urls.MAX_EMBED_DEPTH:
+        own = self._decide(url, c.text, self._matcher.match(c))
+        if c.query is None or depth >= urls.MAX_EMBED_DEPTH:
             return [own]
         inner = [v for e in urls.embedded_urls(c) for v in self._check_tree(e, depth + 1)]
         if inner:
@@ -132,7 +132,12 @@ class Engine:
         return [own, *inner]
 
     def check_url(self, url: str) -> UrlVerdict:
-        return self._check_tree(url)[0]
+        c = urls.canonicalize(url)
+        if c is None:
+            return UrlVerdict(url, None, Action.ALLOW)
+        if c.query is not None:
+            return self._check_tree(url)[0]
+        return self._decide(url, c.text, self._matcher.match(c))
 
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:
         """Every link in `text` (with its span) plus every URL in `urls` (client-marked

@@ -40,22 +40,28 @@ def keyword_text(c: CanonicalURL) -> str:
 
 
 class Matcher:
-    __slots__ = ("domain", "prefix", "exact", "sha256", "md5", "keyword")
+    __slots__ = ("domain", "url", "prefix_lists", "url_queries", "sha256", "md5", "keyword")
 
     def __init__(self, lists: Sequence[ParsedList]) -> None:
         """Index `lists`; bit i of a mask stands for lists[i]."""
         tables: dict[str, dict[object, int]] = {name: {} for name in INDEXES}
         interned: dict[int, int] = {}
+        self.prefix_lists = 0
         for i, parsed in enumerate(lists):
             bit = 1 << i
-            table = tables[parsed.spec.index]
+            index = parsed.spec.index
+            if index == "prefix":
+                self.prefix_lists |= bit
+            # prefix and exact entries share one table: a URL's full-path key is looked up in
+            # both senses at once, its shorter prefixes only for the prefix lists' bits.
+            table = tables["exact" if index == "prefix" else index]
             get = table.get
             for key in parsed.keys:
                 mask = get(key, 0) | bit
                 table[key] = interned.setdefault(mask, mask)
         self.domain: dict[str, int] = tables["domain"]  # type: ignore[assignment]
-        self.prefix: dict[str, int] = tables["prefix"]  # type: ignore[assignment]
-        self.exact: dict[str, int] = tables["exact"]  # type: ignore[assignment]
+        self.url: dict[str, int] = tables["exact"]  # type: ignore[assignment]
+        self.url_queries = any("?" in k for k in self.url)  # type: ignore[operator]
         self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
         self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
         self.keyword: ahocorasick.Automaton | None = None
@@ -72,27 +78,14 @@ class Matcher:
         if self.domain:
             get = self.domain.get
             host = c.host
-            mask |= get(host, 0)
+            mask = get(host, 0)
             if not c.is_ip:
                 i = host.find(".")
                 while i >= 0:
                     mask |= get(host[i + 1:], 0)
                     i = host.find(".", i + 1)
-        if self.prefix or self.exact:
-            host = c.url_host
-            query = c.query
-            if self.prefix:
-                get = self.prefix.get
-                for p in urls.path_prefixes(c.path):
-                    mask |= get(host + p, 0)
-                    if query is not None:
-                        mask |= get(host + p + "?" + query, 0)
-            if self.exact:
-                get = self.exact.get
-                key = host + c.path.rstrip("/")
-                mask |= get(key, 0)
-                if query is not None:
-                    mask |= get(key + "?" + query, 0)
+        if self.url:
+            mask |= self._url_mask(c)
         if self.keyword is not None:
             for _end, value in self.keyword.iter(keyword_text(c)):
                 mask |= value
@@ -100,6 +93,32 @@ class Matcher:
             for expr in urls.expressions(c):
                 mask |= self._hash_mask(expr.encode())
         return mask
+
+    def _url_mask(self, c: CanonicalURL) -> int:
+        """Exact: host + whole path. Prefix: host + each path prefix at a segment boundary
+        (the whole path included). With a query, the same keys with "?query" appended."""
+        get = self.url.get
+        host = c.url_host
+        path = c.path.rstrip("/")
+        query = "?" + c.query if c.query is not None and self.url_queries else None
+        mask = get(host + path, 0)
+        if query is not None:
+            mask |= get(host + path + query, 0)
+        partial = 0
+        if path:
+            partial = get(host, 0)
+            if query is not None:
+                partial |= get(host + query, 0)
+            i = path.find("/", 1)
+            n = 1
+            while i > 0 and n < urls.MAX_PATH_SEGMENTS:
+                key = host + path[:i]
+                partial |= get(key, 0)
+                if query is not None:
+                    partial |= get(key + query, 0)
+                i = path.find("/", i + 1)
+                n += 1
+        return mask | (partial & self.prefix_lists)
 
     def _hash_mask(self, expression: bytes) -> int:
         mask = 0
@@ -110,9 +129,9 @@ class Matcher:
         return mask
 
     def sizes(self) -> dict[str, int]:
-        out = {name: len(getattr(self, name)) for name in INDEXES if name != "keyword"}
-        out["keyword"] = len(self.keyword) if self.keyword is not None else 0
-        return out
+        return {"domain": len(self.domain), "url": len(self.url), "sha256": len(self.sha256),
+                "md5": len(self.md5),
+                "keyword": len(self.keyword) if self.keyword is not None else 0}
 
 
 def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 
 class Action(enum.StrEnum):
@@ -41,9 +41,9 @@ class ListRef:
     overridable: bool
 
 
-@dataclass(frozen=True, slots=True)
-class UrlVerdict:
-    """The verdict for one URL. `canonical` is None when no browser could open the URL."""
+class UrlVerdict(NamedTuple):
+    """The verdict for one URL. `canonical` is None when no browser could open the URL.
+    A NamedTuple: immutable like the dataclasses here, and cheap to make once per URL."""
 
     url: str
     canonical: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ada_url
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkguard import urls
@@ -105,7 +105,8 @@ def test_canonicalize_never_raises(text: str) -> None:
 def test_canonicalize_is_idempotent(text: str) -> None:
     c = urls.canonicalize(text)
     if c is not None:
-        assert urls.canonicalize(str(c)) == c
+        again = urls.canonicalize(c.text)
+        assert again is not None and again.text == c.text
 
 
 @given(st.builds(lambda h, p: f"http://{h}/{p}",
@@ -120,3 +121,23 @@ def test_canonical_url_is_what_ada_opens(url: str) -> None:
         assert c is None
         return
     assert c is not None and c.host == ".".join(p for p in expected.split(".") if p)
+
+
+PLAIN_CHARS = "abcXYZ019-._~!$&'()*+,;=:@/?#%\\ \tü"
+
+
+@settings(max_examples=1500)
+@given(st.sampled_from(["http://", "https://", "HTTP://", "http:/"]),
+       st.from_regex(r"[a-z0-9_.-]{0,12}(xn--)?[a-z0-9_.-]{0,5}", fullmatch=True),
+       st.text(alphabet=PLAIN_CHARS, max_size=30))
+def test_fast_path_agrees_with_the_full_parse(scheme: str, host: str, rest: str) -> None:
+    """canonicalize() skips the WHATWG parse for URLs already in canonical form: it must give
+    exactly what the full parse gives, on any input."""
+    url = scheme + host + rest
+    assert urls.canonicalize(url) == urls._canonicalize(url)
+
+
+@pytest.mark.parametrize(("url", "hostname"), _whatwg_http_cases())
+def test_whatwg_full_parse_agrees_too(url: str, hostname: str | None) -> None:
+    c = urls._canonicalize(url)
+    assert (c.host if c else None) == _expected_host(hostname)
