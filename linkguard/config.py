@@ -17,7 +17,7 @@ import dataclasses
 import tomllib
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Mapping
 
 ENV_PREFIX = "LINKGUARD_"
@@ -138,6 +138,8 @@ def _check_type(name: str, value: Any, where: str) -> Any:
     kind = _base_type(name)
     if value is None and _optional(name):
         return None
+    if kind is str and isinstance(value, PurePath):  # argparse type=Path
+        value = str(value)
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True

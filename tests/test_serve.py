@@ -1,0 +1,157 @@
+"""The real `linkguard serve --workers 2` as a subprocess, over loopback: verdicts, a reload that
+reaches every worker, a crashed worker re-forked, a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.webfixtures import AUTH, TOKEN, write_lists
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 30.0  # generous bound for polling loops; nothing asserts on timing
+
+
+class Service:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
+        self.proc, self.log, self.port = proc, log, port
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method, headers={**(headers or {})})
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=DEADLINE) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def lists(self) -> dict[str, Any]:
+        status, body = self.request("GET", "/admin/lists", headers=AUTH)
+        assert status == 200
+        return body  # type: ignore[no-any-return]
+
+
+def wait_for(predicate: Any, what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def listening_port(log: Path) -> int | None:
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == "listening":
+            return int(record["port"])
+    return None
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    manifest = write_lists(tmp_path / "lists")
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "LINKGUARD_ADMIN_TOKEN": TOKEN, "PYTHONPATH": str(ROOT),
+           "LINKGUARD_DRAIN_TIMEOUT": "10"}
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "linkguard", "serve", "--lists", str(manifest),
+             "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        port = wait_for(lambda: proc.poll() is None and listening_port(log) or
+                        (proc.poll() is not None and -1), "the listening log line")
+        assert port > 0, log.read_text()
+        svc = Service(proc, log, port)
+        wait_for(lambda: svc.request("GET", "/readyz")[0] == 200, "readiness")
+        yield svc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> None:
+    status, body = service.request("POST", "/v1/check", {"text": "go to evil.example.com now"})
+    assert status == 200 and body["verdict"] == "block"
+    assert body["links"][0]["lists"] == ["phishing"]
+    status, body = service.request("POST", "/v1/check", {"text": "https://bad.example.org"})
+    assert body["verdict"] == "allow"
+
+    first = wait_for(lambda: (s := service.lists()) and
+                     sum(w["state"] == "serving" for w in s["workers"]) == 2 and s,
+                     "two serving workers")
+    old_version = first["lists_version"]
+    assert all(w["lists_version"] == old_version for w in first["workers"])
+
+    # A failed reload changes nothing and lists every error as file:line: reason.
+    phishing = tmp_path / "lists" / "phishing.txt"
+    phishing.write_text("bad.example.org\nnot a host!\n")
+    status, body = service.request("POST", "/admin/reload", {}, AUTH)
+    assert status == 422 and body["error"]["errors"][0].startswith(f"{phishing}:2: ")
+    assert service.lists()["lists_version"] == old_version
+
+    phishing.write_text("bad.example.org\n")
+    status, body = service.request("POST", "/admin/reload", {"lists": ["phishing"]}, AUTH)
+    assert status == 200 and body["ok"] is True
+    new_version = body["lists_version"]
+    assert new_version != old_version
+
+    # The old generation drains and exits; every worker left serves the new version.
+    after = wait_for(lambda: (s := service.lists()) and
+                     all(w["state"] == "serving" for w in s["workers"]) and s,
+                     "the old generation to exit")
+    assert after["lists_version"] == new_version
+    assert len(after["workers"]) == 2
+    assert all(w["lists_version"] == new_version for w in after["workers"])
+    assert not {w["pid"] for w in after["workers"]} & {w["pid"] for w in first["workers"]}
+    for _ in range(6):  # new connections each time: the kernel spreads them over both workers
+        status, body = service.request("POST", "/v1/check", {"text": "https://bad.example.org"})
+        assert body["verdict"] == "block" and body["lists_version"] == new_version
+
+    # A worker that dies is re-forked by the master.
+    victim = after["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    healed = wait_for(lambda: (s := service.lists()) and
+                      victim not in {w["pid"] for w in s["workers"]} and
+                      sum(w["state"] == "serving" for w in s["workers"]) == 2 and s,
+                      "the master to re-fork the worker")
+    assert all(w["lists_version"] == new_version for w in healed["workers"])
+
+    status, metrics = 200, urllib.request.urlopen(
+        f"http://127.0.0.1:{service.port}/metrics", timeout=DEADLINE).read().decode()
+    assert 'linkguard_last_reload_success 1.0' in metrics
+    assert 'linkguard_reloads_total{result="failure"} 1.0' in metrics
+    assert 'route="/v1/check",status="200"' in metrics
+
+    # SIGTERM stops everything cleanly.
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.proc.wait(DEADLINE) == 0
+    for w in healed["workers"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(w["pid"], 0)
+    log = service.log.read_text()
+    assert "Traceback" not in log and '"level": "error"' in log  # the killed worker, reported
