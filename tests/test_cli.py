@@ -1,0 +1,99 @@
+"""The command line, run as a user runs it: `python -m linkguard ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.corpora import ROOT
+
+SHIPPED = ROOT / "lists" / "lists.toml"
+
+
+def run(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "LINKGUARD_LISTS"} | (env or {})
+    return subprocess.run([sys.executable, "-m", "linkguard", *args], input=stdin, text=True,
+                          capture_output=True, env=full_env, cwd=cwd, timeout=60)
+
+
+def test_check_exit_status_and_output() -> None:
+    assert run("check", "hello example.org").returncode == 0
+    r = run("check", "hello", "see phish.example.com/x")
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[0] == "allow\thello"
+    assert r.stdout.splitlines()[1] == "block\tsee phish.example.com/x"
+    assert "phishing (demo-phishing)" in r.stdout
+    assert run("check", "free-crypto-giveaway.example.org").returncode == 1  # flag
+
+
+def test_check_json_reads_stdin_lines() -> None:
+    r = run("check", "--json", stdin="ok\nhxxp://phish[.]example[.]com\n")
+    first, second = (json.loads(line) for line in r.stdout.splitlines())
+    assert first == {"verdict": "allow", "links": [], "lists_version": first["lists_version"]}
+    assert second["verdict"] == "block" and second["links"][0]["lists"] == ["demo-phishing"]
+    assert second["links"][0]["start"] == 0 and second["links"][0]["end_utf16"] == 28
+    assert "phish.example.com\n" not in r.stdout  # verdicts never quote list entries
+    assert r.returncode == 1
+
+
+def test_lists_flag_env_and_default(tmp_path: Path) -> None:
+    (tmp_path / "l.txt").write_text("only-here.example\n")
+    (tmp_path / "m.toml").write_text('[[list]]\nname = "l"\npath = "l.txt"\n'
+                                     'format = "domains"\naction = "block"\n')
+    assert run("check", "--lists", str(tmp_path / "m.toml"), "http://only-here.example/") \
+        .returncode == 1
+    assert run("check", "http://only-here.example/",
+               env={"LINKGUARD_LISTS": str(tmp_path / "m.toml")}).returncode == 1
+    # the shipped lists, from another working directory too
+    assert run("check", "phish.example.com", cwd=tmp_path).returncode == 1
+
+
+def test_list_errors_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text('[[list]]\nname = "l"\npath = "missing.txt"\n'
+                                     'format = "domains"\naction = "block"\n')
+    r = run("check", "--lists", str(tmp_path / "m.toml"), "x")
+    assert r.returncode == 2 and "missing.txt:0: cannot read list" in r.stderr
+    assert run("check", "--bogus").returncode == 2
+
+
+def test_explain() -> None:
+    r = run("explain", "http://login-verify.example.net\\@good.example/")
+    out = json.loads(r.stdout)
+    assert out["canonical"] == "http://login-verify.example.net/@good.example/"
+    assert out["matches"][0]["list"] == "demo-phishing" and out["matches"][0]["line"] == 3
+
+
+def test_lists_validate(tmp_path: Path) -> None:
+    r = run("lists", "validate", str(SHIPPED))
+    assert r.returncode == 0 and "demo-phishing: domains, 5 entries, 0 bad lines" in r.stdout
+    (tmp_path / "l.txt").write_text("good.com\nbad/x\n")
+    (tmp_path / "s.txt").write_text("fine.com\n*.skipped.com\n")
+    (tmp_path / "m.toml").write_text(
+        '[[list]]\nname = "l"\npath = "l.txt"\nformat = "domains"\naction = "block"\n'
+        '[[list]]\nname = "s"\npath = "s.txt"\nformat = "domains"\naction = "block"\n'
+        'strict = false\n')
+    r = run("lists", "validate", str(tmp_path / "m.toml"))
+    assert r.returncode == 2
+    assert f"{tmp_path}/l.txt:2: not a host name: 'bad/x'" in r.stdout
+    assert f"{tmp_path}/s.txt:2: wildcards are not supported" in r.stdout
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_lists_hash_round_trip(tmp_path: Path, algorithm: str) -> None:
+    (tmp_path / "plain.txt").write_text("evil.com\n||ads.example^\nfiles.example/u/abc\n")
+    r = run("lists", "hash", "--hash", algorithm, str(tmp_path / "plain.txt"))
+    assert r.returncode == 0
+    (tmp_path / "hashed.txt").write_text(r.stdout)
+    (tmp_path / "m.toml").write_text(f'[[list]]\nname = "h"\npath = "hashed.txt"\n'
+                                     f'format = "hashes"\nhash = "{algorithm}"\naction = "block"\n')
+    m = str(tmp_path / "m.toml")
+    for url, status in [("http://a.evil.com/x", 1), ("http://notevil.com/", 0),
+                        ("http://ads.example/", 1), ("http://files.example/u/abc", 1),
+                        ("http://files.example/u/abc/d", 1), ("http://files.example/u/abcd", 0)]:
+        assert run("check", "--lists", m, url).returncode == status, url

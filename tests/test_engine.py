@@ -1,0 +1,176 @@
+"""The public Python API: precedence, messages, spans, sanitize, explain, reload."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linkguard import Action, Engine
+from linkguard.engine import ListLoadError
+from tests.corpora import ROOT
+
+SHIPPED = ROOT / "lists" / "lists.toml"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_manifest(SHIPPED)
+
+
+def test_core_never_imports_aiohttp() -> None:
+    code = ("import sys, linkguard, linkguard.cli; "
+            "linkguard.Engine.from_manifest(sys.argv[1]).check_text('x.com'); "
+            "assert not [m for m in sys.modules if m.startswith(('aiohttp', 'linkguard.web'))]")
+    subprocess.run([sys.executable, "-c", code, str(SHIPPED)], check=True)
+
+
+def _manifest(tmp_path: Path, lists: list[tuple[str, str, str, str, str]]) -> Path:
+    """lists: (name, format, action, overridable, entries)"""
+    body = ""
+    for name, fmt, action, overridable, entries in lists:
+        (tmp_path / f"{name}.txt").write_text(entries, encoding="utf-8")
+        body += (f'[[list]]\nname = "{name}"\npath = "{name}.txt"\nformat = "{fmt}"\n'
+                 f'action = "{action}"\ncategory = "{name}-cat"\noverridable = {overridable}\n')
+    (tmp_path / "lists.toml").write_text(body, encoding="utf-8")
+    return tmp_path / "lists.toml"
+
+
+@pytest.mark.parametrize(("lists", "url", "action", "names"), [
+    # 1. a non-overridable block beats an allow list
+    ([("csam", "domains", "block", "false", "evil.com\n"),
+      ("allow", "domains", "allow", "true", "evil.com\n")], "http://evil.com/", "block", ["csam"]),
+    # 2. an allow list carves an exception out of an overridable block
+    ([("phish", "domains", "block", "true", "evil.com\n"),
+      ("allow", "domains", "allow", "true", "good.evil.com\n")],
+     "http://good.evil.com/", "allow", ["allow"]),
+    ([("phish", "domains", "block", "true", "evil.com\n"),
+      ("allow", "domains", "allow", "true", "good.evil.com\n")],
+     "http://bad.evil.com/", "block", ["phish"]),
+    # 3. block beats flag; both lists named when they agree
+    ([("spam", "keywords", "flag", "true", "casino\n"),
+      ("phish", "domains", "block", "true", "casino.com\n")],
+     "http://casino.com/", "block", ["phish"]),
+    ([("spam", "keywords", "flag", "true", "casino\n"),
+      ("phish", "domains", "block", "true", "casino.com\n")],
+     "http://casino.net/", "flag", ["spam"]),
+    ([("a", "domains", "block", "true", "evil.com\n"),
+      ("b", "urls", "block", "true", "evil.com/x\n")], "http://evil.com/x/y", "block", ["a", "b"]),
+    ([("a", "domains", "block", "true", "evil.com\n")], "http://good.com/", "allow", []),
+])
+def test_precedence(tmp_path: Path, lists: list[tuple[str, str, str, str, str]], url: str,
+                    action: str, names: list[str]) -> None:
+    verdict = Engine.from_manifest(_manifest(tmp_path, lists)).check_url(url)
+    assert (verdict.action.value, list(verdict.lists)) == (action, names)
+    assert verdict.category == (f"{names[0]}-cat" if names else None)
+
+
+def test_message_verdict_is_the_worst_link(engine: Engine) -> None:
+    v = engine.check_text("ok http://example.org/ then free-crypto-giveaway.example.org "
+                          "and phish.example.com/login")
+    assert [link.action.value for link in v.links] == ["allow", "flag", "block"]
+    assert v.action is Action.BLOCK and v.lists_version == engine.version
+
+
+def test_spans_in_code_points_and_utf16(engine: Engine) -> None:
+    text = "😀 ünï phish.example.com/x 😀 ok"
+    (link,) = engine.check_text(text).links
+    assert text[link.start:link.end] == "phish.example.com/x"
+    assert text.encode("utf-16-le")[2 * link.start_utf16:2 * link.end_utf16].decode("utf-16-le") \
+        == "phish.example.com/x"
+    assert (link.start, link.start_utf16) == (6, 7)
+
+
+def test_defanged_link_is_blocked_with_its_whole_span(engine: Engine) -> None:
+    text = "go to hxxps://phish[.]example[.]com/login now"
+    (link,) = engine.check_text(text).links
+    assert link.action is Action.BLOCK
+    assert text[link.start:link.end] == "hxxps://phish[.]example[.]com/login"
+
+
+def test_client_marked_urls_have_no_span(engine: Engine) -> None:
+    v = engine.check_text("no links here", urls=["http://phish.example.com/"])
+    (link,) = v.links
+    assert link.action is Action.BLOCK and link.start is None and link.end_utf16 is None
+
+
+def test_embedded_url_is_a_link_of_its_own(engine: Engine) -> None:
+    text = "see https://redirect.example.org/go?u=https%3A%2F%2Fphish.example.com%2Fx ok"
+    outer, inner = engine.check_text(text).links
+    assert inner.verdict.canonical == "https://phish.example.com/x" and inner.start is None
+    assert inner.action is Action.BLOCK
+    assert outer.action is Action.BLOCK and outer.verdict.lists == ("demo-phishing",)
+    assert text[outer.start:outer.end].startswith("https://redirect.example.org/go?u=")
+
+
+def test_embedding_depth_is_bounded(engine: Engine) -> None:
+    url = "http://phish.example.com/"
+    for _ in range(10):
+        url = "http://r.example.org/?u=" + url.replace("%", "%25").replace(":", "%3A") \
+            .replace("/", "%2F").replace("?", "%3F").replace("=", "%3D")
+    assert len(engine.check_text("", urls=[url]).links) <= 4
+
+
+def test_sanitize_replaces_only_blocked_links(engine: Engine) -> None:
+    text = "a phish.example.com/x b free-crypto-giveaway.example.org c example.org d"
+    out = engine.sanitize(text)
+    assert out.text == ("a [link removed] b free-crypto-giveaway.example.org c example.org d")
+    assert out.removed == 1 and out.verdict.action is Action.BLOCK
+    assert engine.sanitize(text, replacement="").text.startswith("a  b ")
+    assert engine.sanitize("nothing here").text == "nothing here"
+
+
+def test_verdicts_are_immutable(engine: Engine) -> None:
+    v = engine.check_text("phish.example.com")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.action = Action.ALLOW  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        v.links[0].verdict.action = Action.ALLOW  # type: ignore[misc]
+
+
+def test_explain_names_list_line_and_entry(engine: Engine) -> None:
+    out = engine.explain("HTTP://A.Phish.Example.COM./x")
+    assert out["canonical"] == "http://a.phish.example.com/x"
+    assert "phish.example.com" in out["keys"]["domain"]
+    assert [(m["list"], m["line"], m["entry"]) for m in out["matches"]] == [
+        ("demo-phishing", 2, "phish.example.com")]
+    assert engine.explain("javascript:alert(1)")["canonical"] is None
+
+
+def test_explain_finds_hashed_entries(engine: Engine) -> None:
+    out = engine.explain("http://x.hashed-demo.example.com/a")
+    assert [(m["list"], m["line"]) for m in out["matches"]] == [("demo-csam-hashed", 2)]
+
+
+def test_partial_reload_rereads_only_named_lists(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [("a", "domains", "block", "true", "a.com\n"),
+                                    ("b", "domains", "block", "true", "b.com\n")])
+    first = Engine.from_manifest(manifest)
+    (tmp_path / "a.txt").write_text("a2.com\n")
+    (tmp_path / "b.txt").write_text("b2.com\n")
+    second = Engine.from_manifest(manifest, previous=first, reload=["b"])
+    assert second.check_url("http://a.com/").action is Action.BLOCK
+    assert second.check_url("http://b2.com/").action is Action.BLOCK
+    assert second.check_url("http://b.com/").action is Action.ALLOW
+    assert second.version != first.version
+    assert first.check_url("http://b.com/").action is Action.BLOCK  # the old one is untouched
+
+
+def test_failed_reload_lists_every_error_and_builds_nothing(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [("a", "domains", "block", "true", "a.com\n")])
+    first = Engine.from_manifest(manifest)
+    (tmp_path / "a.txt").write_text("ok.com\nbad/one\n")
+    with pytest.raises(ListLoadError) as e:
+        Engine.from_manifest(manifest, previous=first, reload=["a", "nope"])
+    assert e.value.errors == (f"{manifest}:0: no list named 'nope'", f"{tmp_path}/a.txt:2: "
+                              "not a host name: 'bad/one'")
+    assert first.check_url("http://a.com/").action is Action.BLOCK
+
+
+def test_list_info_never_holds_entries(engine: Engine) -> None:
+    for info in engine.lists:
+        assert set(info.to_json()) == {"name", "format", "action", "category", "overridable",
+                                       "path", "entries", "skipped", "sha256", "loaded_at"}
