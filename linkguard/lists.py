@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from linkguard import urls
+from linkguard import psl, urls
 from linkguard.verdict import Action
 
 MAX_LINE_CHARS = 8192     # a longer line is an error, not a key
@@ -183,8 +183,15 @@ def read_manifest(path: str | Path) -> tuple[ListSpec, ...]:
 
 def domain_key(token: str) -> str:
     """A host as a domains entry gives it, canonical; raises EntryError."""
-    if _PLAIN_HOST.fullmatch(token) and "xn--" not in token:
-        return token
+    host = token if _PLAIN_HOST.fullmatch(token) and "xn--" not in token else _slow_host(token)
+    # An ICANN suffix (com, co.uk) would block every site under it: an operator's mistake. A
+    # private-section one (a hosting service such as 000webhostapp.com) may be meant.
+    if psl.is_public_suffix(host, private=False):
+        raise EntryError(f"{host!r} is a public suffix: it would match every site under it")
+    return host
+
+
+def _slow_host(token: str) -> str:
     if token.startswith("*."):
         raise EntryError("wildcards are not supported (an entry already covers every subdomain)")
     if any(c in token for c in "/?#@\\") or (":" in token and not token.startswith("[")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkguard import Engine, urls
+from linkguard import Engine, psl, urls
 from linkguard.lists import EntryError, Format, ListLoadError, ListSpec, domain_key, parse_line, \
     read_manifest
 from linkguard.verdict import Action
@@ -64,6 +64,9 @@ def test_manifest_errors_name_file_and_line(tmp_path: Path, body: str, reason: s
     ("domains", "1.2.3.4 evil.com", "must start with a sink address"),
     ("domains", "ev il", "must start with a sink address"),
     ("domains", "a<b.com", "not a valid host name"),
+    ("domains", "co.uk", "'co.uk' is a public suffix"),
+    ("domains", "||COM^", "'com' is a public suffix"),
+    ("domains", "0.0.0.0 xn--fiqs8s", "'xn--fiqs8s' is a public suffix"),
     ("domains", "http://evil.com", "not a host name"),
     ("urls", "http://a b.com/x", "cannot contain white space"),
     ("urls", "http://ho%23st/x", "not a URL a browser would open"),
@@ -140,12 +143,13 @@ DOMAIN_ISH = st.from_regex(r"[a-z0-9_-]{1,8}(\.[a-z0-9_-]{1,8}){0,3}", fullmatch
 
 @given(DOMAIN_ISH)
 def test_domain_fast_path_agrees_with_the_canonicalizer(token: str) -> None:
+    host = urls.canonical_host(token)
     try:
         key = domain_key(token)
     except EntryError:
-        assert urls.canonical_host(token) is None
+        assert host is None or psl.is_public_suffix(host, private=False)
     else:
-        assert key == urls.canonical_host(token)
+        assert key == host
 
 
 @given(st.sampled_from(list(Format)), st.text(min_size=1))
