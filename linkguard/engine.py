@@ -80,10 +80,12 @@ class Engine:
 
     @classmethod
     def from_manifest(cls, path: str | Path, *, previous: Engine | None = None,
-                      reload: Iterable[str] | None = None) -> Engine:
+                      reload: Iterable[str] | None = None, force: bool = False) -> Engine:
         """Load every list of the manifest. With `previous` and `reload`, only the named lists
         (and any whose manifest entry changed) are read again. Raises ListLoadError listing
-        every problem as `file:line: reason`; nothing is half-loaded."""
+        every problem as `file:line: reason`; nothing is half-loaded. Unless `force`, a list
+        that would lose more than its `max_drop` share of entries (a truncated download) is
+        refused."""
         path = Path(path)
         specs = read_manifest(path)
         names = None if reload is None else set(reload)
@@ -97,12 +99,22 @@ class Engine:
                 parsed.append(kept[spec])
                 continue
             try:
-                parsed.append(load_list(spec))
+                parsed.append(new := load_list(spec))
             except ListLoadError as e:
                 errors.update(e.by_list)
+                continue
+            old = previous.parsed_list(spec.name) if previous is not None else None
+            if old is not None and not force and new.entries < old.entries * (1 - spec.max_drop):
+                errors[spec.name] = [
+                    f"{spec.path}:0: would drop {1 - new.entries / old.entries:.0%} of the "
+                    f"entries ({old.entries} -> {new.entries}; max_drop is {spec.max_drop:.0%}); "
+                    "reload with force to accept"]
         if errors:
             raise ListLoadError(errors)
         return cls(path, tuple(parsed))
+
+    def parsed_list(self, name: str) -> ParsedList | None:
+        return next((p for p in self.parsed if p.spec.name == name), None)
 
     # ---- verdicts ---------------------------------------------------------------------------
 

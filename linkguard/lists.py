@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import re
 import time
 import tomllib
@@ -73,6 +74,7 @@ class ListSpec:
     hash: str = "sha256"
     overridable: bool = True
     strict: bool = True
+    max_drop: float = 0.5  # a reload that loses more than this share of the entries is refused
 
     @property
     def index(self) -> str:
@@ -95,7 +97,7 @@ class ParsedList:
 # ---- manifest ------------------------------------------------------------------------------
 
 _MANIFEST_KEYS = {"name", "path", "format", "match", "hash", "action", "category",
-                  "overridable", "strict"}
+                  "overridable", "strict", "max_drop"}
 
 
 def _choice(value: object, allowed: set[str], what: str) -> str:
@@ -124,6 +126,10 @@ def _spec(raw: dict[str, object], base: Path, seen: set[str]) -> ListSpec:
     for flag in ("overridable", "strict"):
         if not isinstance(raw.get(flag, True), bool):
             raise EntryError(f"list {name!r}: {flag} must be true or false")
+    max_drop = raw.get("max_drop", 0.5)
+    if isinstance(max_drop, bool) or not isinstance(max_drop, (int, float)) \
+            or not 0 <= max_drop <= 1:
+        raise EntryError(f"list {name!r}: max_drop must be a number from 0 to 1")
     category = raw.get("category", name)
     if not isinstance(category, str):
         raise EntryError(f"list {name!r}: category must be a string")
@@ -134,6 +140,7 @@ def _spec(raw: dict[str, object], base: Path, seen: set[str]) -> ListSpec:
         match=_choice(raw.get("match", "prefix"), {"prefix", "exact"}, f"list {name!r}: match"),
         hash=_choice(raw.get("hash", "sha256"), {"sha256", "md5"}, f"list {name!r}: hash"),
         overridable=bool(raw.get("overridable", True)), strict=bool(raw.get("strict", True)),
+        max_drop=float(max_drop),
     )
 
 
@@ -278,11 +285,20 @@ def iter_entries(spec: ListSpec, text: str) -> Iterator[tuple[int, str, list[str
 
 
 def read_list_file(spec: ListSpec) -> tuple[bytes, str]:
+    """The file's bytes and text. A file that changes while it is read (a download still being
+    written) is refused rather than loaded half."""
     try:
-        data = spec.path.read_bytes()
+        with spec.path.open("rb") as f:
+            before = os.fstat(f.fileno())
+            data = f.read()
+        after = spec.path.stat()
     except OSError as e:
         raise ListLoadError({spec.name: [f"{spec.path}:0: cannot read list: {e.strerror or e}"]}) \
             from None
+    if (before.st_size, before.st_mtime_ns, before.st_ino) != \
+            (after.st_size, after.st_mtime_ns, after.st_ino) or len(data) != before.st_size:
+        raise ListLoadError({spec.name: [f"{spec.path}:0: the file changed while it was read "
+                                         "(still being written?); try again"]})
     return data, data.decode("utf-8", "surrogateescape")
 
 

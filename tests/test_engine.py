@@ -174,3 +174,24 @@ def test_list_info_never_holds_entries(engine: Engine) -> None:
     for info in engine.lists:
         assert set(info.to_json()) == {"name", "format", "action", "category", "overridable",
                                        "path", "entries", "skipped", "sha256", "loaded_at"}
+
+
+def test_reload_that_loses_most_entries_is_refused_unless_forced(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [("iwf", "domains", "block", "false",
+                                     "".join(f"d{i}.example.com\n" for i in range(100)))])
+    first = Engine.from_manifest(manifest)
+    (tmp_path / "iwf.txt").write_text("".join(f"d{i}.example.com\n" for i in range(10)))
+    with pytest.raises(ListLoadError, match=r"iwf.txt:0: would drop 90% of the entries "
+                                            r"\(100 -> 10; max_drop is 50%\)"):
+        Engine.from_manifest(manifest, previous=first)
+    forced = Engine.from_manifest(manifest, previous=first, force=True)
+    assert forced.lists[0].entries == 10
+    (tmp_path / "iwf.txt").write_text("".join(f"d{i}.example.com\n" for i in range(60)))
+    assert Engine.from_manifest(manifest, previous=first).lists[0].entries == 60
+
+
+def test_max_drop_is_validated(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [("a", "domains", "block", "true", "a.com\n")])
+    manifest.write_text(manifest.read_text() + "max_drop = 2\n")
+    with pytest.raises(ListLoadError, match="max_drop must be a number from 0 to 1"):
+        Engine.from_manifest(manifest)
