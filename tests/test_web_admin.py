@@ -161,6 +161,20 @@ async def test_failed_reload_changes_nothing(client: TestClient, manifest: Path)
     assert await verdict(client, "https://bad.example.org") == "block"
 
 
+async def test_reload_refuses_a_shrunken_list_unless_forced(client: TestClient,
+                                                            manifest: Path) -> None:
+    (manifest.parent / "spam.txt").write_text("".join(f"word{i}\n" for i in range(10)))
+    assert (await client.post("/admin/reload", headers=AUTH)).status == 200
+    (manifest.parent / "spam.txt").write_text("word1\n")  # a truncated download?
+    resp = await client.post("/admin/reload", headers=AUTH, json={"lists": ["spam"]})
+    body = await resp.json()
+    assert resp.status == 422 and "max_drop" in body["error"]["errors"][0]
+    assert await verdict(client, "https://word5.example.com") == "flag"
+    resp = await client.post("/admin/reload", headers=AUTH, json={"lists": ["spam"], "force": True})
+    assert resp.status == 200
+    assert await verdict(client, "https://word5.example.com") == "allow"
+
+
 async def test_reload_unknown_list_is_422(client: TestClient) -> None:
     resp = await client.post("/admin/reload", headers=AUTH, json={"lists": ["nope"]})
     body = await resp.json()
@@ -168,7 +182,7 @@ async def test_reload_unknown_list_is_422(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("payload", [{"lists": []}, {"lists": "spam"}, {"lists": [1]},
-                                     {"lists": [""]}, [], "x"])
+                                     {"lists": [""]}, [], "x", {"force": "yes"}])
 async def test_reload_bad_body_is_422(client: TestClient, payload: Any) -> None:
     resp = await client.post("/admin/reload", headers=AUTH, json=payload)
     assert resp.status == 422

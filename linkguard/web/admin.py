@@ -1,6 +1,7 @@
 """The admin sub-app, mounted at /admin only when a token is configured (else /admin/* is 404).
 
-    POST /admin/reload   {} or {"lists": [names]}  -> {"ok", "lists_version", ...}; 422 + errors
+    POST /admin/reload   {} or {"lists": [names], "force": bool}
+                                                    -> {"ok", "lists_version", ...}; 422 + errors
     GET  /admin/lists                               -> lists, last reload, every worker's version
     POST /admin/explain  {"url"}                    -> engine.explain(url)
 
@@ -50,8 +51,11 @@ async def reload(request: web.Request) -> web.Response:
                 or not all(isinstance(n, str) and n for n in names)):
             raise ApiError(422, "invalid_request", "lists: expected a non-empty array of names")
         names = list(dict.fromkeys(names))
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(422, "invalid_request", "force: expected true or false")
     try:
-        result = await request.config_dict[keys.CONTROL].reload(names)
+        result = await request.config_dict[keys.CONTROL].reload(names, force)
     except ControlUnavailable as e:
         raise ApiError(503, "unavailable", str(e)) from None
     if not result.ok:

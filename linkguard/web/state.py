@@ -65,7 +65,7 @@ class ControlUnavailable(Exception):
 
 
 class Control(Protocol):
-    async def reload(self, names: Sequence[str] | None) -> ReloadResult: ...
+    async def reload(self, names: Sequence[str] | None, force: bool = False) -> ReloadResult: ...
 
     async def status(self) -> dict[str, Any]: ...
 
@@ -73,12 +73,12 @@ class Control(Protocol):
 Errors = tuple[tuple[str, ...], dict[str, list[str]]]  # all errors, and grouped by list name
 
 
-def build_engine(manifest: str, previous: Engine | None,
-                 names: Sequence[str] | None) -> tuple[Engine | None, Errors]:
+def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | None,
+                 force: bool = False) -> tuple[Engine | None, Errors]:
     """Build; never raises. Returns (engine, no errors) or (None, every error as
     `file:line: reason`, also grouped by list name, "" for the manifest itself)."""
     try:
-        return Engine.from_manifest(manifest, previous=previous,
+        return Engine.from_manifest(manifest, previous=previous, force=force,
                                     reload=list(names) if names is not None else None), ((), {})
     except ListLoadError as e:
         return None, (e.errors or (f"{manifest}: load failed",), dict(e.by_list))
@@ -142,12 +142,12 @@ class InProcessControl:
         """The first load, at startup (not ready until it has finished)."""
         await self.reload(None)
 
-    async def reload(self, names: Sequence[str] | None) -> ReloadResult:
+    async def reload(self, names: Sequence[str] | None, force: bool = False) -> ReloadResult:
         async with self._lock:
             started = time.time()
             t0 = time.perf_counter()
             engine, (errors, by_list) = await asyncio.to_thread(
-                build_engine, self.manifest, self.holder.engine, names)
+                build_engine, self.manifest, self.holder.engine, names, force)
             if engine is not None:
                 self.holder.engine, self.holder.errors = engine, ()
                 self.holder.generation += 1

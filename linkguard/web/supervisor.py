@@ -71,6 +71,7 @@ class Worker:
 @dataclass
 class ReloadRequest:
     names: list[str] | None
+    force: bool
     pid: int | None  # the worker that asked (None: SIGHUP)
     msg_id: int | None
 
@@ -191,7 +192,7 @@ class Master:
             elif signum in (signal.SIGTERM, signal.SIGINT):
                 self._stop()
             elif signum == signal.SIGHUP and not self.stopping:
-                self.queue.append(ReloadRequest(None, None, None))
+                self.queue.append(ReloadRequest(None, False, None, None))
             elif signum == 0:  # the build thread finished
                 self._build_done()
 
@@ -252,7 +253,7 @@ class Master:
                 self._send(w, {"id": msg["id"], "result": ReloadResult(
                     False, self._version(), ("the service is stopping",)).to_json()})
             else:
-                self.queue.append(ReloadRequest(names, w.pid, msg["id"]))
+                self.queue.append(ReloadRequest(names, bool(msg.get("force")), w.pid, msg["id"]))
         else:
             raise ValueError(f"unknown op {op!r}")
 
@@ -281,7 +282,7 @@ class Master:
             except OSError:
                 pass
             t0 = time.perf_counter()
-            engine, errors = build_engine(self.manifest, previous, request.names)
+            engine, errors = build_engine(self.manifest, previous, request.names, request.force)
             self.build_out = (engine, errors, time.perf_counter() - t0)
             self._wake_w.send(b"\0")
 

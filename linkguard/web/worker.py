@@ -4,7 +4,7 @@ It inherits the listening socket and an engine (copy-on-write, shared with its s
 with aiohttp, and talks to the master over a socketpair in JSON lines:
 
     worker -> master   {"op": "ready"}
-                       {"op": "reload", "id": 7, "lists": ["iwf-urls"] | null}
+                       {"op": "reload", "id": 7, "lists": ["iwf-urls"] | null, "force": false}
                        {"op": "status", "id": 8}
     master -> worker   {"id": 7, "result": {"ok": true, "lists_version": "...", ...}}
                        {"id": 8, "status": {...}}
@@ -106,9 +106,10 @@ class WorkerControl:
     def __init__(self, channel: WorkerChannel, settings: Settings) -> None:
         self.channel, self.settings = channel, settings
 
-    async def reload(self, names: Sequence[str] | None) -> ReloadResult:
+    async def reload(self, names: Sequence[str] | None, force: bool = False) -> ReloadResult:
         lists = list(names) if names is not None else None
-        msg = await self.channel.request("reload", self.settings.reload_timeout, lists=lists)
+        msg = await self.channel.request("reload", self.settings.reload_timeout, lists=lists,
+                                         force=force)
         return ReloadResult.from_json(msg["result"])
 
     async def status(self) -> dict[str, Any]:
