@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "LINKGUARD_"
 LOG_LEVELS = ("debug", "info", "warning", "error")

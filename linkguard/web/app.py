@@ -16,8 +16,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 

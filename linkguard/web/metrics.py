@@ -16,8 +16,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
-                               multiprocess, values)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 if TYPE_CHECKING:
     from linkguard.engine import Engine
@@ -36,7 +43,7 @@ def enable_multiprocess(directory: Path) -> None:
     for stale in directory.glob("*.db"):  # samples of an earlier run would be summed in
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def multiprocess_dir() -> str | None:
@@ -45,7 +52,7 @@ def multiprocess_dir() -> str | None:
 
 def mark_process_dead(pid: int) -> None:
     if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -78,14 +85,14 @@ class Metrics:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
-    def observe_links(self, action: str, links: "tuple[LinkVerdict, ...]") -> None:
+    def observe_links(self, action: str, links: tuple[LinkVerdict, ...]) -> None:
         self.messages.labels(action).inc()
         for link in links:
             v = link.verdict
             for name in v.lists:
                 self.verdicts.labels(name, v.category or "", v.action.value).inc()
 
-    def observe_load(self, engine: "Engine | None", ok: bool, at: float | None = None) -> None:
+    def observe_load(self, engine: Engine | None, ok: bool, at: float | None = None) -> None:
         """A load or reload attempt finished; `engine` is what serves now."""
         self.reload_time.set(at if at is not None else time.time())
         self.reload_ok.set(1 if ok else 0)
@@ -105,7 +112,7 @@ class Metrics:
     def render(self) -> bytes:
         if multiprocess_dir():
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
 

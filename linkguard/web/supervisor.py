@@ -35,15 +35,22 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from linkguard.config import Settings
 from linkguard.engine import Engine
 from linkguard.web import worker as worker_mod
 from linkguard.web.metrics import Metrics, mark_process_dead
-from linkguard.web.state import (EngineHolder, Errors, ReloadLog, ReloadResult, build_engine,
-                                 log_reload)
+from linkguard.web.state import (
+    EngineHolder,
+    Errors,
+    ReloadLog,
+    ReloadResult,
+    build_engine,
+    log_reload,
+)
 
 log = logging.getLogger("linkguard.master")
 

@@ -26,7 +26,8 @@ import logging
 import os
 import signal
 import socket
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
