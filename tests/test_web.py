@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +317,23 @@ async def test_unknown_route_is_404(client: TestClient) -> None:
     for path in ["/", "/v1", "/v1/check/", "/v2/check", "/%00", "/adminx"]:
         resp = await client.get(path)
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_truncated_body_is_not_an_internal_error(client: TestClient,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"text\": ")
+    writer.write_eof()  # the client goes away mid-body
+    await reader.read()
+    writer.close()
+    await asyncio.sleep(0.05)  # let the server finish the request
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_malformed_http_gets_400(client: TestClient) -> None:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    status_line = await reader.readline()
+    writer.close()
+    assert status_line.split()[1] == b"400"

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from linkguard.config import Settings
 from linkguard.engine import DEFAULT_REPLACEMENT, Engine
@@ -169,6 +169,8 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
         body = await request.read()  # bounded by client_max_size, also when chunked
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes") from None
+    except (ConnectionError, ClientPayloadError) as e:  # the client went away mid-body
+        raise ApiError(400, "invalid_body", f"could not read the request body: {e}") from None
     if allow_empty and not body.strip():
         return {}
     ctype = request.content_type

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from linkguard.verdict import Action, LinkVerdict
 
 audit_log = logging.getLogger("linkguard.audit")
@@ -46,6 +48,14 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # aiohttp logs every client-side protocol error at ERROR/INFO; keep them at warning+.
     logging.getLogger("aiohttp").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("aiohttp.server").addFilter(_drop_client_protocol_errors)
+
+
+def _drop_client_protocol_errors(record: logging.LogRecord) -> bool:
+    """aiohttp answers malformed HTTP (bad request line, oversized header, bad chunking) with a
+    400 itself, and logs each at ERROR with a traceback: client noise, and a way to flood logs."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, HttpProcessingError)
 
 
 def audit_links(route: str, links: tuple[LinkVerdict, ...]) -> None:
