@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""URL check cost (issue target 1), three loops over the same URLs in one process:
+
+  floor   ada_url.normalize_url(u) + one pyahocorasick iter() over the result, per URL: what
+          "parse once, one automaton pass" costs in Python, whatever the automaton holds
+  big     Engine.check_url(u) with the big list set loaded (2M entries in a full run)
+  small   Engine.check_url(u) with the small set loaded (1k entries)
+
+The loops run interleaved, round after round, so a noisy neighbour hurts all three alike; the
+best round of each is reported (the median too). Targets: big/floor >= 0.5, big/small >= 0.9.
+
+    bench_url.py --big DIR/lists.toml --small DIR/lists.toml --urls DIR/check-urls.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections import Counter
+
+import ada_url
+import ahocorasick
+
+import common
+from linkguard import Engine
+
+
+def floor_automaton(manifest: str) -> ahocorasick.Automaton:
+    """An automaton of the small set's keys (its size does not change a per-URL iter's cost
+    much, and a 2M-key one would take 1.7 GB and half a minute to build)."""
+    engine = Engine.from_manifest(manifest)
+    a = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for i, p in enumerate(engine.parsed):
+        for key in p.keys:
+            a.add_word(key, 1 << i)
+    a.make_automaton()
+    return a
+
+
+def floor_loop(urls: list[str], automaton: ahocorasick.Automaton) -> int:
+    normalize, it = ada_url.normalize_url, automaton.iter
+    hits = 0
+    for u in urls:
+        for _end, _v in it(normalize(u)):
+            hits += 1
+    return hits
+
+
+def engine_loop(urls: list[str], engine: Engine) -> int:
+    check = engine.check_url
+    blocked = 0
+    for u in urls:
+        if check(u).action.severity:
+            blocked += 1
+    return blocked
+
+
+def timed(fn, *args) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--big", required=True)
+    p.add_argument("--small", required=True)
+    p.add_argument("--urls", required=True)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--limit", type=int, default=0, help="check only the first N URLs")
+    a = p.parse_args(argv)
+
+    urls = common.lines(a.urls)
+    if a.limit:
+        urls = urls[:a.limit]
+    t0 = time.perf_counter()
+    big = Engine.from_manifest(a.big)
+    load_big = time.perf_counter() - t0
+    small = Engine.from_manifest(a.small)
+    automaton = floor_automaton(a.small)
+    gc.collect()
+    gc.freeze()  # as the service does after loading: the collector skips the loaded index
+
+    verdicts = Counter(big.check_url(u).action.value for u in urls)
+    loops = {"floor": (floor_loop, automaton), "big": (engine_loop, big),
+             "small": (engine_loop, small)}
+    wall: dict[str, list[float]] = {k: [] for k in loops}
+    cpu: dict[str, list[float]] = {k: [] for k in loops}
+    for name, (fn, arg) in loops.items():
+        fn(urls[:2000], arg)  # warm up
+    for _ in range(a.rounds):
+        for name, (fn, arg) in loops.items():
+            w, c = timed(fn, urls, arg)
+            wall[name].append(len(urls) / w)
+            cpu[name].append(len(urls) / c)
+
+    def fig(name: str) -> dict[str, float]:
+        runs = sorted(wall[name])
+        return {"best": round(runs[-1]), "median": round(runs[len(runs) // 2]),
+                "best_per_cpu_second": round(max(cpu[name]))}
+
+    floor, bigf, smallf = fig("floor"), fig("big"), fig("small")
+    common.emit({
+        "bench": "url_check",
+        "urls": len(urls), "rounds": a.rounds, "verdicts_big": dict(verdicts),
+        "big_load_seconds": round(load_big, 2),
+        "floor_urls_per_s": floor, "check_url_big_urls_per_s": bigf,
+        "check_url_small_urls_per_s": smallf,
+        "ratio_big_to_floor": round(bigf["best"] / floor["best"], 3),
+        "ratio_big_to_small": round(bigf["best"] / smallf["best"], 3),
+        "ratio_big_to_floor_median": round(bigf["median"] / floor["median"], 3),
+        "ratio_big_to_small_median": round(bigf["median"] / smallf["median"], 3),
+        "load_average_at_end": common.load_average(),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
