@@ -38,6 +38,7 @@ _C0_SPACE = "".join(map(chr, range(0x21)))
 # RFC 3986 scheme; a "scheme" holding a dot is a schemeless host with a port ("example.com:8080").
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _TAB_NEWLINE = {9: None, 10: None, 13: None}
+_NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")  # WHATWG "ends in a number" last labels
 WEB_SCHEMES = frozenset({"http", "https"})
 # Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
 _ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
@@ -147,9 +148,19 @@ def _canonical_host(host: str) -> tuple[str, bool] | None:
     if host.endswith(".") or host.startswith(".") or ".." in host:
         # A root dot names the same host (RFC 1034 section 3.1); Safe Browsing also drops
         # leading and repeated dots.
-        host = ".".join(label for label in host.split(".") if label)
-        if not host:
+        collapsed = ".".join(label for label in host.split(".") if label)
+        if not collapsed:
             return None
+        if _NUMBER.fullmatch(collapsed.rpartition(".")[2]):
+            # "1.2.3.4.." was a domain name to WHATWG (its last label was empty); without the
+            # dots it is an IPv4 address, and matched as one. What does not parse as one
+            # ("foo.09..") stays as the browser has it, so the canonical form reads back as
+            # itself.
+            try:
+                return ada_url.normalize_url(f"http://{collapsed}/")[7:-1], True
+            except ValueError:
+                return host, False
+        host = collapsed
     # WHATWG "ends in a number": a numeric last label made ada parse the host as IPv4.
     return host, host.rpartition(".")[2].isdigit()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import ada_url
 import pytest
 from hypothesis import given, settings
@@ -34,7 +36,15 @@ def _expected_host(hostname: str | None) -> str | None:
     if hostname.startswith("[::ffff:") and hostname.count(":") == 3:
         hi, lo = (int(x, 16) for x in hostname[8:-1].split(":"))
         return f"{hi >> 8}.{hi & 255}.{lo >> 8}.{lo & 255}"
-    return ".".join(p for p in hostname.split(".") if p) or None
+    collapsed = ".".join(p for p in hostname.split(".") if p)
+    if re.fullmatch(r"[0-9]+|0[xX][0-9a-fA-F]*", collapsed.rpartition(".")[2]):
+        # "1.2.3.4.." is a domain to WHATWG, an IPv4 address once the dots are dropped
+        try:
+            return str(ada_url.parse_url(f"http://{collapsed}/", attributes=("hostname",))
+                       ["hostname"])
+        except ValueError:
+            return hostname
+    return collapsed or None
 
 
 @pytest.mark.parametrize(("url", "hostname"), _whatwg_http_cases())
