@@ -3,6 +3,7 @@ reaches every worker, a crashed worker re-forked, a clean stop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,9 +68,10 @@ def listening_port(log: Path) -> int | None:
     return None
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    manifest = write_lists(tmp_path / "lists")
+@contextlib.contextmanager
+def serve(tmp_path: Path, phishing: str = "evil.example.com\n",
+          ) -> Iterator[Service]:
+    manifest = write_lists(tmp_path / "lists", phishing=phishing)
     log = tmp_path / "serve.log"
     env = {**os.environ, "LINKGUARD_ADMIN_TOKEN": TOKEN, "PYTHONPATH": str(ROOT),
            "LINKGUARD_DRAIN_TIMEOUT": "10"}
@@ -83,7 +85,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
                         (proc.poll() is not None and -1), "the listening log line")
         assert port > 0, log.read_text()
         svc = Service(proc, log, port)
-        wait_for(lambda: svc.request("GET", "/readyz")[0] == 200, "readiness")
+        wait_for(lambda: sum(w["state"] == "serving" for w in svc.lists()["workers"]) == 2,
+                 "two serving workers")
         yield svc
     finally:
         if proc.poll() is None:
@@ -93,6 +96,12 @@ def service(tmp_path: Path) -> Iterator[Service]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    with serve(tmp_path) as svc:
+        yield svc
 
 
 def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> None:
@@ -156,3 +165,20 @@ def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> 
             os.kill(w["pid"], 0)
     log = service.log.read_text()
     assert "Traceback" not in log and '"level": "error"' in log  # the killed worker, reported
+
+
+def test_serve_not_ready_until_lists_load(tmp_path: Path) -> None:
+    with serve(tmp_path, phishing="evil.example.com\nnot a host!\n") as service:
+        status, body = service.request("GET", "/readyz")
+        phishing = tmp_path / "lists" / "phishing.txt"
+        assert status == 503 and body["error"]["errors"][0].startswith(f"{phishing}:2: ")
+        status, body = service.request("POST", "/v1/check", {"text": "evil.example.com"})
+        assert status == 503 and body["error"]["code"] == "not_ready"  # never a silent allow
+        assert service.lists()["ready"] is False
+
+        phishing.write_text("evil.example.com\n")
+        status, body = service.request("POST", "/admin/reload", {}, AUTH)
+        assert status == 200
+        assert service.request("GET", "/readyz")[0] == 200
+        status, body = service.request("POST", "/v1/check", {"text": "evil.example.com"})
+        assert status == 200 and body["verdict"] == "block"

@@ -10,7 +10,8 @@ nothing; it
   3. on a reload (asked by any worker over its control socketpair, or SIGHUP) builds the new Engine
      in a thread, `Engine.from_manifest(path, previous=current, reload=names)`. Failure: answer
      the errors, change nothing. Success: fork a new generation of N workers, wait until they all
-     report ready, then answer and tell the old generation to drain (worker.py);
+     report ready, tell the old generation to drain (worker.py), and answer once every old worker
+     has confirmed it stopped accepting (so no connection opened after the answer meets old lists);
   4. re-forks a worker that died, and on SIGTERM/SIGINT drains every worker and exits.
 
     generation 1:  w1 w2 ---------------- drain -> exit
@@ -57,6 +58,7 @@ log = logging.getLogger("linkguard.master")
 _SEND_TIMEOUT = 5.0
 _RESPAWN_DELAY = 1.0  # a worker that dies within this of starting is re-forked after this
 _KILL_GRACE = 5.0  # beyond drain_timeout, before SIGKILL
+_HANDOVER_TIMEOUT = 10.0  # answer a reload even if an old worker never confirms it stopped
 
 
 @dataclass
@@ -84,6 +86,17 @@ class ReloadRequest:
 
 
 @dataclass
+class Handover:
+    """The new generation serves; the answer waits until every old worker has stopped accepting,
+    so that no connection opened after the answer reaches the old lists."""
+
+    request: ReloadRequest
+    result: ReloadResult
+    waiting: set[int]  # old workers that have not confirmed
+    deadline: float
+
+
+@dataclass
 class Swap:
     """A built engine whose worker generation is starting."""
 
@@ -108,6 +121,7 @@ class Master:
         self.build_started = 0.0
         self.build_out: tuple[Engine | None, Errors, float] | None = None
         self.swap: Swap | None = None
+        self.handover: Handover | None = None
         self.stopping = False
         self.respawn_at = 0.0
         self.sel = selectors.DefaultSelector()
@@ -144,6 +158,8 @@ class Master:
         deadlines = [w.kill_at for w in self.workers.values() if w.kill_at is not None]
         if self.swap is not None:
             deadlines.append(self.swap.deadline)
+        if self.handover is not None:
+            deadlines.append(self.handover.deadline)
         if self._missing() and not self.stopping:
             deadlines.append(self.respawn_at)
         if not deadlines:
@@ -157,6 +173,8 @@ class Master:
                 log.warning("worker did not exit; killing", extra={"fields": {"worker": w.pid}})
                 _kill(w.pid, signal.SIGKILL)
                 w.kill_at = None
+        if self.handover is not None and now >= self.handover.deadline:
+            self._finish_handover(force=True)
         if self.swap is not None and now >= self.swap.deadline:
             self._abort_swap(f"new workers not ready within "
                              f"{self.settings.worker_start_timeout:g}s")
@@ -215,6 +233,9 @@ class Master:
             mark_process_dead(pid)
             if w is None:
                 continue
+            if self.handover is not None:
+                self.handover.waiting.discard(pid)
+                self._finish_handover()
             self._close_channel(w)
             code = os.waitstatus_to_exitcode(status)
             if w.state == "draining":
@@ -250,6 +271,10 @@ class Master:
         op = msg["op"]
         if op == "ready":
             self._on_ready(w)
+        elif op == "draining":  # the worker no longer accepts connections
+            if self.handover is not None:
+                self.handover.waiting.discard(w.pid)
+                self._finish_handover()
         elif op == "status":
             workers = [x.to_json() for x in sorted(self.workers.values(), key=lambda x: x.pid)]
             self._send(w, {"id": msg["id"], "status": self.log.status(self.holder.engine,
@@ -278,7 +303,8 @@ class Master:
     # --- reloads --------------------------------------------------------------------------------
 
     def _next_reload(self) -> None:
-        if self.stopping or self.build is not None or self.swap is not None or not self.queue:
+        if (self.stopping or self.build is not None or self.swap is not None
+                or self.handover is not None or not self.queue):
             return
         request = self.building = self.queue.popleft()
         previous = self.holder.engine
@@ -329,9 +355,18 @@ class Master:
         self.holder = EngineHolder(swap.engine, (), swap.generation)
         result = self._record(swap.request.names, swap.engine, (), {}, swap.result.duration_s,
                               swap.started)
-        self._answer(swap.request, result)
         for w in old:
             self._drain(w, "drain")
+        self.handover = Handover(swap.request, result, {w.pid for w in old},
+                                 time.monotonic() + _HANDOVER_TIMEOUT)
+        self._finish_handover()
+
+    def _finish_handover(self, force: bool = False) -> None:
+        handover = self.handover
+        if handover is None or (handover.waiting and not force):
+            return
+        self.handover = None
+        self._answer(handover.request, handover.result)
 
     def _abort_swap(self, reason: str) -> None:
         swap, self.swap = self.swap, None

@@ -6,6 +6,7 @@ with aiohttp, and talks to the master over a socketpair in JSON lines:
     worker -> master   {"op": "ready"}
                        {"op": "reload", "id": 7, "lists": ["iwf-urls"] | null, "force": false}
                        {"op": "status", "id": 8}
+                       {"op": "draining"}  after a drain notice: no longer accepting
     master -> worker   {"id": 7, "result": {"ok": true, "lists_version": "...", ...}}
                        {"id": 8, "status": {...}}
                        {"op": "drain"}   a newer generation is serving: finish up and exit
@@ -149,15 +150,21 @@ async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.s
     log.debug("worker serving", extra={"fields": {"generation": holder.generation}})
 
     await stop.wait()
-    await drain(runner, site, serving, settings.drain_timeout)
+    await drain(runner, site, serving, settings.drain_timeout,
+                lambda: channel.send({"op": "draining"}))
     await channel.close()
     return 0
 
 
 async def drain(runner: web.AppRunner, site: web.SockSite, serving: ServingState,
-                timeout: float) -> None:
+                timeout: float, stopped_accepting: Callable[[], None]) -> None:
     serving.draining = True  # further responses carry Connection: close (app.py)
     await site.stop()  # closes only this process's copy of the listening socket
+    stopped_accepting()
+    # A connection accepted just before the stop gets its protocol (and a place in
+    # server.connections) a few loop iterations later; exiting before that would close it
+    # unanswered. Give those callbacks time to run before counting connections.
+    await asyncio.sleep(0.1)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     server = runner.server
