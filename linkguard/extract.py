@@ -1,0 +1,314 @@
+r"""Find link candidates in chat text the way chat clients linkify them, and then some.
+
+    find_links("see hxxps://evil[.]com/x!")   -> [Candidate("https://evil.com/x", 4, 24)]
+    find_links("(docs at Example.COM/a_(b)).") -> [Candidate("Example.COM/a_(b)", 9, 26)]
+    find_links("ev\u200bil。com and me@example.com") -> [Candidate("evil.com", 0, 9)]
+
+The reference is twitter-text's `extractUrl` (conformance: tests/test_extract.py), with these
+differences, each because a blocker must see what a browser would open:
+- TLDs come from the Public Suffix List snapshot bundled with tldextract (read lazily, never
+  fetched). A schemeless link needs one; with a scheme an unlisted but TLD-shaped last label is
+  accepted too (a retired or private TLD still opens somewhere).
+- Defanged and disguised forms: `hxxp`, `[:]`, `[://]`, `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`,
+  the lookalike full stops U+3002 U+FF0E U+FF61 U+FE52 U+2024 (UTS-46 maps them to '.'),
+  Default_Ignorable code points (zero-width, soft hyphen, bidi controls: UAX-44; UTS-46 ignores
+  most) and fullwidth ASCII (its NFKC form, one code point for one).
+- userinfo (`http://good.com@evil.com`), IPv4/IPv6 literals, `//host` in markup, extra slashes
+  after the scheme and a trailing root dot belong to the link (WHATWG URL parsing).
+- Square brackets in a path or query only when balanced: `[http://a.com/x](http://b.com)` and
+  `[url=http://a.com/x]t[/url]` hold links to a.com/x, as Markdown and BBCode mean.
+- A t.co slug over 40 characters is kept (twitter-text drops the link).
+
+How: a cheap pre-filter returns [] for text that cannot hold a link. The "view" is the text
+itself, or, only when the text holds ignorable or fullwidth code points, a copy without the
+ignorables (with a table mapping view offsets back) and fullwidth folded. A hint regex finds the
+white-space delimited tokens worth a look; in those one compiled regex finds a scheme + host or a
+schemeless host; Python picks the TLD and validates labels; small regexes take port, path, query.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["MAX_CANDIDATES", "Candidate", "find_links"]
+
+MAX_CANDIDATES = 1000
+_MAX_HOST = 1024  # raw host span, defang tokens included; DNS stops at 253, this bounds work
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    url: str  # refanged, as a browser would receive it; the scheme may be absent
+    start: int  # code-point span in the original text: what a renderer would linkify / strip
+    end: int
+
+
+# ---- patterns ------------------------------------------------------------------------------
+
+# twitter-text latinAccentChars: letters allowed in schemeless hosts and in paths.
+_LATIN = ("\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
+          "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff")
+_DOTS = "\u3002\uff0e\uff61\ufe52\u2024"  # lookalike full stops used as label separators
+_DEFANGED = r"\[\.\]|\(\.\)|\{\.\}|(?i:\[dot\]|\(dot\))"
+_DOT = rf"(?:[.{_DOTS}]|{_DEFANGED})"  # a label separator: '.', a lookalike, a defang token
+# twitter-text validDomainChars: with a scheme a label may be in any script; not ASCII
+# punctuation (but '-' and '_', checked per label), space, controls, surrogates, non-characters.
+_U = rf"[^\s\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x9f{_DOTS}\ud800-\udfff\ufffe\uffff]"
+# twitter-text validAsciiDomain: a schemeless label is ASCII or accented Latin (and '_').
+_A = rf"[0-9A-Za-z_\-{_LATIN}]"
+
+_CANDIDATE = re.compile(
+    # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
+    r"(?<![0-9A-Za-z@$#\uff20\uff03])"
+    r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
+    r"(?P<sep>(?::|\[:\])[/\\]{2,16}|\[://\])"  # WHATWG: http: takes any run of / and \
+    # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
+    rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
+    rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}@)?"
+    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_U}++(?:{_DOT}{_U}++)*+)"
+    # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
+    # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail).
+    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03_\-./{_LATIN}]))"
+    rf"(?P<host>{_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
+)
+_SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
+
+_DOT_RE = re.compile(_DOT)
+_DOT_SPLIT = re.compile(f"({_DOT})")
+_DEFANG = re.compile(_DEFANGED)
+_PORT = re.compile(r":[0-9]++")
+# twitter-text validGeneralUrlPathChars and validUrlBalancedParens (one nested level, any number
+# of inner groups), the `{.}` defang token, and brackets only balanced: "]" closes Markdown link
+# text or a BBCode tag ("[url=http://a.com/x]t[/url]"), "[/" opens a BBCode closing tag.
+_P = rf"[0-9A-Za-z\u0400-\u04ff!*';:=+,.$/%#\-\u2013_~@|&{_LATIN}]"
+_PATH = re.compile(rf"/(?:{_P}|\((?:{_P}|\({_P}++\))++\)|\[(?!/){_P}*+\]|\{{\.\}})*+")
+_PATH_STRIP = "!*';:,.$%~@|&\u2013"  # path chars that are not validUrlPathEndingChars
+_Q = r"[0-9A-Za-z!?*'@();:&=+$/%#\-_.,~|]"  # twitter-text validUrlQueryChars
+_QUERY = re.compile(rf"\?(?:{_Q}|\[(?!/){_Q}*+\])*+")
+_QUERY_STRIP = "!?*'@();:+$%.,~|"  # query chars that are not validUrlQueryEndingChars
+_TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
+
+# Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
+_MAYBE = re.compile(rf"[:(\[\uff1a{_DOTS}](?:(?<![(\[])|(?i:dot)[)\]])")
+# Default_Ignorable_Code_Point (UAX-44; UTS-39 flags them, UTS-46 maps most to nothing): not in
+# the view, so `ev\u200bil.com` is evil.com, as a browser opens it.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]+")
+_FULLWIDTH = re.compile("[\uff01-\uff0d\uff0f-\uff5e]")  # U+FF0E stays: it is one of _DOTS
+_FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if c != 0xFF0E}
+# In the view, what every candidate holds: a separator before a label character, a scheme's
+# colon and slash, or a defang token. Candidates hold no white space, so only the token around
+# a hint gets the full regex. One leading class: the regex engine skips ahead with a fast scan.
+_HINT = re.compile(rf"[.:(\[{{{_DOTS}](?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<=\[):"
+                   rf"|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
+_SPACE = re.compile(r"\s")
+
+_NUMERIC = re.compile(r"(?i:0x[0-9a-f]*|[0-9]+)")  # WHATWG: a host ending in a number is IPv4
+_OCTET = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]")
+_ASCII_TLD = re.compile(r"(?i:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")  # RFC 1123 2.1: alphabetic
+
+
+@functools.cache
+def _tlds() -> frozenset[str]:
+    """The last label of every Public Suffix List rule, lower case, Unicode and punycode. From
+    the snapshot bundled with tldextract: no network, no cache directory, read on first use."""
+    import tldextract  # imported late too: it pulls in requests
+
+    out: set[str] = set()
+    for rule in tldextract.TLDExtract(cache_dir=None, suffix_list_urls=()).tlds:
+        tld = rule.rsplit(".", 1)[-1].lower()
+        out.add(tld)
+        if not tld.isascii():
+            out.add("xn--" + tld.encode("punycode").decode("ascii"))
+    return frozenset(out)
+
+
+# ---- the view ------------------------------------------------------------------------------
+
+
+def _view(text: str) -> str:
+    """The text without ignorables and with fullwidth ASCII folded."""
+    view = _IGNORABLE.sub("", text)
+    return view.translate(_FOLD) if _FULLWIDTH.search(view) else view
+
+
+def _offsets(text: str) -> tuple[list[int], list[int]]:
+    """Where the view's offsets shift against the text's: view[v] is text[v + shifts[i]] for
+    the last i with starts[i] <= v (text[v] if there is none). Built only for a found link."""
+    starts: list[int] = []
+    shifts: list[int] = []
+    removed = 0
+    for m in _IGNORABLE.finditer(text):
+        removed += m.end() - m.start()
+        starts.append(m.end() - removed)
+        shifts.append(removed)
+    return starts, shifts
+
+
+def _orig(v: int, starts: list[int], shifts: list[int]) -> int:
+    i = bisect.bisect_right(starts, v) - 1
+    return v + shifts[i] if i >= 0 else v
+
+
+# ---- hosts ---------------------------------------------------------------------------------
+
+
+def _tld_len(label: str, whole: bool) -> int:
+    """Length of the longest prefix of `label` that is a listed TLD, or 0. A prefix must be
+    followed by a non-ASCII character: twitter-text's TLD lookahead (?=[^0-9a-z@+-]|$) is what
+    cuts "example.comだよね" to example.com in text without spaces."""
+    tlds = _tlds()
+    if label.isascii():
+        return len(label) if whole and label.lower() in tlds else 0
+    cuts = [len(label)] if whole else []
+    cuts += [i for i in range(len(label) - 1, 0, -1) if not label[i].isascii()]
+    return next((i for i in cuts if label[:i].lower() in tlds), 0)
+
+
+def _tld_shaped(label: str) -> bool:
+    """Could be a TLD the snapshot does not list: ASCII letters or an A-label (RFC 1123 2.1),
+    or non-ASCII letters and marks (an IDN TLD such as .大众汽车)."""
+    if label.isascii():
+        return _ASCII_TLD.fullmatch(label) is not None
+    return all(not c.isascii() and unicodedata.category(c)[0] in "LM" for c in label)
+
+
+def _label_ok(label: str, registrable: bool) -> bool:
+    """twitter-text validSubdomain / validDomainName (no '_' in the label before the TLD), and
+    IDNA's 63-octet limit. TLDs need no check: they come from the list or _tld_shaped."""
+    if label[0] in "-_" or label[-1] in "-_" or (registrable and "_" in label):
+        return False
+    if label.isascii():
+        return len(label) <= 63
+    if label[:4].lower() == "xn--":
+        return False  # an A-label is ASCII (twitter-text: "http://xn--はじめよう.com" is no link)
+    return len(label.encode("punycode")) <= 59
+
+
+def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, int]:
+    """(where the host at view[start:end] really ends, -1): the regex's greedy match may be cut
+    back to its TLD. If it holds no host, (-1, the first label that may start one): a later
+    label can still follow a lookalike dot or a defang token, and resuming past the labels
+    already judged keeps the scan linear."""
+    raw = view[start:end]
+    if raw.isascii() and "[" not in raw and "(" not in raw and "{" not in raw:
+        labels, seps = raw.split("."), None  # the common case: plain dots
+    else:
+        parts = _DOT_SPLIT.split(raw)
+        labels, seps = parts[::2], parts[1::2]
+
+    def offset(k: int) -> int:  # where label k starts
+        return start + sum(map(len, labels[:k])) + (k if seps is None else sum(map(len, seps[:k])))
+
+    last = len(labels) - 1
+    if labels[last][:1].isdigit() and last < 4 and all(_NUMERIC.fullmatch(x) for x in labels):
+        # An IPv4 address. Without a scheme only a plain dotted quad before a path or port:
+        # "1.2.3.4" alone is a version number as often as an address.
+        if schemeful or (last == 3 and all(_OCTET.fullmatch(x) for x in labels)
+                         and (view.startswith("/", end) or _PORT.match(view, end))):
+            return end, -1
+        return -1, offset(last)
+    # twitter-text: a TLD is not followed by [0-9A-Za-z@+-] ("name.al+x@foo.com" is mail).
+    whole = view[end:end + 1] not in ("@", "+")
+    found = -1
+    for k in range(last, 0, -1):
+        n = _tld_len(labels[k], whole or k < last)
+        # Cutting a TLD out of a label serves CJK text without spaces; after a lookalike dot
+        # it would make "GO\u3002Loveです" a link.
+        if n and (n == len(labels[k]) or seps is None or seps[k - 1] not in _DOTS):
+            found, labels[k] = k, labels[k][:n]
+            break
+    if found < 0 and schemeful and whole and last and _tld_shaped(labels[last]):
+        found = last
+    if found < 0:
+        return -1, offset(last)  # the same labels hold no TLD for a later start either
+    for k in range(found - 1, -1, -1):
+        if not _label_ok(labels[k], k == found - 1):
+            return -1, offset(k + 1)
+    return offset(found) + len(labels[found]), -1
+
+
+# ---- the scan ------------------------------------------------------------------------------
+
+
+def _tail(view: str, pos: int) -> int:
+    """End of the port, path and query after a host that ends at `pos`."""
+    if m := _PORT.match(view, pos):
+        pos = m.end()
+    end = pos
+    if m := _PATH.match(view, pos):
+        # Trailing punctuation is no part of a path (twitter-text validUrlPathEndingChars)...
+        end = pos + len(m[0].rstrip(_PATH_STRIP))
+        pos = m.end()
+    if (q := _QUERY.match(view, pos)) and (query := q[0].rstrip(_QUERY_STRIP)):
+        return pos + len(query)  # ...unless a query follows: "/a.?b=1" goes on
+    return end
+
+
+def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
+    """(url, start, end) in the view for the regex match `m`, or (None, 0, where to resume)."""
+    schemeful = m[_SCHEME] is not None
+    hs, he = m.span(_SHOST if schemeful else _HOST)
+    if he - hs > _MAX_HOST:
+        return None, 0, he
+    host_end, resume = (he, -1) if view[hs] == "[" else _host_end(view, hs, he, schemeful)
+    if host_end < 0:
+        # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
+        return None, 0, (m.start() + 1 if schemeful else resume)
+    if view.startswith(".", host_end) and view[host_end + 1:host_end + 2] in ("/", "?", "#"):
+        host_end += 1  # a root dot; the canonicalizer drops it
+    end = _tail(view, host_end)
+    raw_host = view[hs:host_end]
+    host = raw_host if raw_host.isascii() and not (
+        "[" in raw_host or "(" in raw_host or "{" in raw_host) else _DOT_RE.sub(".", raw_host)
+    rest = view[host_end:end]
+    if not schemeful:
+        return host + (rest if host == raw_host else _DEFANG.sub(".", rest)), m.start(), end
+    scheme = m[_SCHEME].lower()
+    defanged = host != raw_host or "x" in scheme or m[_SEP][0] == "["
+    if host.lower() == "t.co" and (slug := _TCO_SLUG.match(rest)):
+        # twitter-text validTcoUrl: a t.co slug is alphanumeric, perhaps with a query.
+        cut = host_end + slug.end()
+        end = _tail(view, cut) if view.startswith("?", cut) else cut
+        rest = view[host_end:end]
+    scheme = "https" if scheme[-1] == "s" else "http"
+    if defanged:
+        rest = _DEFANG.sub(".", rest)
+    return f"{scheme}://{m[_USERINFO] or ''}{host}{rest}", m.start(), end
+
+
+def find_links(text: str) -> list[Candidate]:
+    """Link candidates in `text`, in order of appearance, non-overlapping. Never raises."""
+    if not isinstance(text, str) or ("." not in text and not _MAYBE.search(text)):
+        return []
+    # Ignorable and fullwidth code points are not ASCII: plain text is its own view.
+    view = text if text.isascii() else _view(text)
+    table: tuple[list[int], list[int]] | None = None
+    out: list[Candidate] = []
+    pos = 0
+    while hint := _HINT.search(view, pos):
+        h = hint.start()
+        # The hint's token, from after the last ' ' or '\n' (other white space only makes the
+        # scan start earlier, which is still right) to the next white space.
+        pos = max(pos, view.rfind(" ", pos, h) + 1, view.rfind("\n", pos, h) + 1)
+        space = _SPACE.search(view, h)
+        token_end = space.start() if space else len(view)
+        while m := _CANDIDATE.search(view, pos, token_end):
+            url, start, pos = _candidate(view, m)
+            if url is None:
+                continue
+            if len(view) == len(text):
+                out.append(Candidate(url, start, pos))
+            else:
+                table = table or _offsets(text)
+                out.append(Candidate(url, _orig(start, *table), _orig(pos - 1, *table) + 1))
+            if len(out) == MAX_CANDIDATES:
+                return out
+        pos = max(pos, token_end)
+    return out
