@@ -116,12 +116,12 @@ _ASCII_TLD = re.compile(r"(?i:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")  # RFC 1123 2.1
 
 @functools.cache
 def _tlds() -> frozenset[str]:
-    """The last label of every Public Suffix List rule, lower case, Unicode and punycode. From
-    the snapshot bundled with tldextract: no network, no cache directory, read on first use."""
-    import tldextract  # imported late too: it pulls in requests
+    """The last label of every Public Suffix List rule, lower case, Unicode and punycode, from
+    the project's one copy of the list (linkguard.psl: the bundled snapshot, never fetched)."""
+    from linkguard import psl  # late: text without a link never loads the list
 
     out: set[str] = set()
-    for rule in tldextract.TLDExtract(cache_dir=None, suffix_list_urls=()).tlds:
+    for rule in psl.extractor().tlds:
         tld = rule.rsplit(".", 1)[-1].lower()
         out.add(tld)
         if not tld.isascii():
