@@ -2,6 +2,10 @@
 
     app.py         create_app(): public routes, middlewares, request bounds
     admin.py       the /admin sub-app (bearer token)
+    errors.py      JSON errors and the middleware that maps every exception to one
+    keys.py        the typed web.AppKeys
+    metrics.py     Prometheus metrics (multiprocess mode under `serve`)
+    logs.py        JSON log lines, the block audit line
     state.py       EngineHolder, the reload controls (in-process, and via the master), /admin/lists
     supervisor.py  the master process: one socket, builds engines, forks worker generations
     worker.py      one worker process: serves the inherited socket, drains on request

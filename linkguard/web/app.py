@@ -40,13 +40,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
-               holder: EngineHolder | None = None, control: Control | None = None,
+               engine_holder: EngineHolder | None = None, control: Control | None = None,
                metrics: Metrics | None = None, serving: ServingState | None = None,
                ) -> web.Application:
     """Build the app. Without `control` it reloads in-process (tests, embedding); without an
     engine it loads `settings.lists` at startup. `linkguard serve` passes the master's control."""
     metrics = metrics or Metrics()
-    holder = holder or EngineHolder(engine)
+    holder = engine_holder or EngineHolder(engine)
     if control is None:
         in_process = InProcessControl(holder, settings.lists or "", metrics)
         if holder.engine is not None:

@@ -139,7 +139,7 @@ async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.s
     channel = WorkerChannel(channel_sock, stop.set)
     await channel.start()
     serving = ServingState()
-    app = create_app(settings, holder=holder, control=WorkerControl(channel, settings),
+    app = create_app(settings, engine_holder=holder, control=WorkerControl(channel, settings),
                      serving=serving)
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            keepalive_timeout=settings.keepalive_timeout, shutdown_timeout=1.0)
