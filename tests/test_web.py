@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +338,31 @@ async def test_malformed_http_gets_400(client: TestClient) -> None:
     status_line = await reader.readline()
     writer.close()
     assert status_line.split()[1] == b"400"
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 4 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice([True, False, 0, -1, 2**70, 1e308, -0.0, 3.5])
+    if kind in (2, 3, 4):
+        alphabet = "ab.:/ \x00\u200b\u3002\U0001F600\ud800\udfff%[]()<>\"\\hxps"
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+    if kind in (5, 6):
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = ["text", "urls", "messages", "id", "replacement", "url", "lists", "force", "x"]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+async def test_random_bodies_never_500(client: TestClient) -> None:
+    rng = random.Random(3)  # deterministic
+    paths = ["/v1/check", "/v1/check/batch", "/v1/sanitize"]
+    for i in range(300):
+        if i % 3 == 0:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
+        else:
+            data = json.dumps(_random_json(rng)).encode()
+        status, body = await raw(client, rng.choice(paths), data)
+        assert status in (200, 400, 422), (data, body)
+        assert status == 200 or set(body["error"]) >= {"code", "message"}
