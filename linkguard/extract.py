@@ -6,15 +6,17 @@ r"""Find link candidates in chat text the way chat clients linkify them, and the
 
 The reference is twitter-text's `extractUrl` (conformance: tests/test_extract.py), with these
 differences, each because a blocker must see what a browser would open:
-- TLDs come from the Public Suffix List snapshot bundled with tldextract (read lazily, never
-  fetched). A schemeless link needs one; with a scheme an unlisted but TLD-shaped last label is
+- TLDs come from the Public Suffix List (linkguard.psl: tldextract's bundled snapshot, read on
+  first use, never fetched). A schemeless link needs one; with a scheme an unlisted but TLD-shaped last label is
   accepted too (a retired or private TLD still opens somewhere).
 - Defanged and disguised forms: `hxxp`, `[:]`, `[://]`, `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`,
   the lookalike full stops U+3002 U+FF0E U+FF61 U+FE52 U+2024 (UTS-46 maps them to '.'),
   Default_Ignorable code points (zero-width, soft hyphen, bidi controls: UAX-44; UTS-46 ignores
   most) and fullwidth ASCII (its NFKC form, one code point for one).
-- userinfo (`http://good.com@evil.com`), IPv4/IPv6 literals, `//host` in markup, extra slashes
-  after the scheme and a trailing root dot belong to the link (WHATWG URL parsing).
+- userinfo (`http://good.com@evil.com`), IPv4/IPv6 literals, percent-encoded hosts, '\' for
+  '/', extra slashes after the scheme, a trailing root dot and `//host` in markup belong to the
+  link (WHATWG URL parsing).
+- Schemeless hosts may be Greek or Cyrillic too (UTS-39 confusables: "еvil.com" is one host).
 - Square brackets in a path or query only when balanced: `[http://a.com/x](http://b.com)` and
   `[url=http://a.com/x]t[/url]` hold links to a.com/x, as Markdown and BBCode mean.
 - A t.co slug over 40 characters is kept (twitter-text drops the link).
@@ -33,6 +35,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "find_links"]
 
@@ -58,8 +61,12 @@ _DOT = rf"(?:[.{_DOTS}]|{_DEFANGED})"  # a label separator: '.', a lookalike, a 
 # twitter-text validDomainChars: with a scheme a label may be in any script; not ASCII
 # punctuation (but '-' and '_', checked per label), space, controls, surrogates, non-characters.
 _U = rf"[^\s\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x9f{_DOTS}\ud800-\udfff\ufffe\uffff]"
-# twitter-text validAsciiDomain: a schemeless label is ASCII or accented Latin (and '_').
-_A = rf"[0-9A-Za-z_\-{_LATIN}]"
+# twitter-text validAsciiDomain: a schemeless label is ASCII or accented Latin (and '_'); we add
+# Greek and Cyrillic, the scripts of Latin's whole- and mixed-script confusables (UTS-39), so
+# "\u0435vil.com" (Cyrillic e) is that host, not "vil.com".
+_A = rf"[0-9A-Za-z_\-{_LATIN}\u0370-\u03ff\u0400-\u04ff]"
+
+_UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
 
 _CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
@@ -69,7 +76,7 @@ _CANDIDATE = re.compile(
     # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}@)?"
-    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_U}++(?:{_DOT}{_U}++)*+)"
+    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail).
     rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03_\-./{_LATIN}]))"
@@ -84,12 +91,13 @@ _PORT = re.compile(r":[0-9]++")
 # twitter-text validGeneralUrlPathChars and validUrlBalancedParens (one nested level, any number
 # of inner groups), the `{.}` defang token, and brackets only balanced: "]" closes Markdown link
 # text or a BBCode tag ("[url=http://a.com/x]t[/url]"), "[/" opens a BBCode closing tag.
-_P = rf"[0-9A-Za-z\u0400-\u04ff!*';:=+,.$/%#\-\u2013_~@|&{_LATIN}]"
-_PATH = re.compile(rf"/(?:{_P}|\((?:{_P}|\({_P}++\))++\)|\[(?!/){_P}*+\]|\{{\.\}})*+")
+_P = rf"[0-9A-Za-z\u0400-\u04ff!*';:=+,.$/\\%#\-\u2013_~@|&{_LATIN}]"  # '\' is '/' (WHATWG)
+_PATH = re.compile(rf"[/\\](?:{_P}|\((?:{_P}|\({_P}++\))++\)|\[(?!/){_P}*+\]|\{{\.\}})*+")
 _PATH_STRIP = "!*';:,.$%~@|&\u2013"  # path chars that are not validUrlPathEndingChars
 _Q = r"[0-9A-Za-z!?*'@();:&=+$/%#\-_.,~|]"  # twitter-text validUrlQueryChars
 _QUERY = re.compile(rf"\?(?:{_Q}|\[(?!/){_Q}*+\])*+")
 _QUERY_STRIP = "!?*'@();:+$%.,~|"  # query chars that are not validUrlQueryEndingChars
+_AFTER_ROOT_DOT = ("/", "\\", "?", "#")
 _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
@@ -197,6 +205,12 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
     label can still follow a lookalike dot or a defang token, and resuming past the labels
     already judged keeps the scan linear."""
     raw = view[start:end]
+    if "%" in raw:
+        # Only after a scheme. WHATWG decodes a host once, then parses it: http://evil%2Ecom
+        # is evil.com. Judged whole, as decoded; a '%' left over is a failure.
+        host = unquote(raw)
+        ok = "%" not in host and _host_end(host, 0, len(host), schemeful)[0] == len(host)
+        return (end, -1) if ok else (-1, end)
     if raw.isascii() and "[" not in raw and "(" not in raw and "{" not in raw:
         labels, seps = raw.split("."), None  # the common case: plain dots
     else:
@@ -261,7 +275,7 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     if host_end < 0:
         # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
         return None, 0, (m.start() + 1 if schemeful else resume)
-    if view.startswith(".", host_end) and view[host_end + 1:host_end + 2] in ("/", "?", "#"):
+    if view.startswith(".", host_end) and view[host_end + 1:host_end + 2] in _AFTER_ROOT_DOT:
         host_end += 1  # a root dot; the canonicalizer drops it
     end = _tail(view, host_end)
     raw_host = view[hs:host_end]
