@@ -190,7 +190,7 @@ def _tld_shaped(label: str) -> bool:
 def _label_ok(label: str, registrable: bool) -> bool:
     """twitter-text validSubdomain / validDomainName (no '_' in the label before the TLD), and
     IDNA's 63-octet limit. TLDs need no check: they come from the list or _tld_shaped."""
-    if label[0] in "-_" or label[-1] in "-_" or (registrable and "_" in label):
+    if not label or label[0] in "-_" or label[-1] in "-_" or (registrable and "_" in label):
         return False
     if label.isascii():
         return len(label) <= 63

@@ -196,7 +196,8 @@ def _check_invariants(text: str, got: list[Candidate]) -> None:
 FRAGMENTS = ["http://", "hxxps[:]//", "//", "www", "example", "a", "1", ".", ".", "[.]", "(.)",
              "[dot]", "\u3002", "\uff0e", "com", "xn--p1ai", "\u307f\u3093\u306a", "/", "?q=1",
              "#", ":80", "(", ")", "[", "]", "@", "-", "_", "'", "\"", "<", ">", " ", "\n",
-             "\u200b", "\u202e", "\u00ad", "\ufe0f", "\uff48", "\ud800", "\x00", "\u00e9"]
+             "\u200b", "\u202e", "\u00ad", "\ufe0f", "\uff48", "\ud800", "\x00", "\u00e9",
+             "%2E", "%65", "\\", "\u0435"]
 
 
 @settings(max_examples=300, deadline=None)
