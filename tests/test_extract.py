@@ -122,6 +122,12 @@ def test_table(text: str, urls: list[str], spans: list[str]) -> None:
 # ---- behaviour the tables cannot show --------------------------------------------------------
 
 
+def test_module_docstring_examples() -> None:
+    assert find_links("see hxxps://evil[.]com/x!") == [Candidate("https://evil.com/x", 4, 24)]
+    assert find_links("(docs at Example.COM/a_(b)).") == [Candidate("Example.COM/a_(b)", 9, 26)]
+    assert find_links("ev\u200bil\u3002com and me@example.com") == [Candidate("evil.com", 0, 9)]
+
+
 def test_twitter_indices_are_code_points() -> None:
     text = "\U0001f600 http://example.com \U0001f600 example.org"
     assert find_links(text) == [Candidate("http://example.com", 2, 20),
