@@ -169,13 +169,14 @@ def _orig(v: int, starts: list[int], shifts: list[int]) -> int:
 
 def _tld_len(label: str, whole: bool) -> int:
     """Length of the longest prefix of `label` that is a listed TLD, or 0. A prefix must be
-    followed by a non-ASCII character: twitter-text's TLD lookahead (?=[^0-9a-z@+-]|$) is what
-    cuts "example.comだよね" to example.com in text without spaces."""
+    followed by '_' or a non-ASCII character: twitter-text's TLD lookahead (?=[^0-9a-z@+-]|$)
+    is what cuts "example.comだよね" to example.com (text without spaces) and "_http://a.com_"
+    to http://a.com (Markdown emphasis)."""
     tlds = _tlds()
-    if label.isascii():
+    if label.isascii() and "_" not in label:
         return len(label) if whole and label.lower() in tlds else 0
     cuts = [len(label)] if whole else []
-    cuts += [i for i in range(len(label) - 1, 0, -1) if not label[i].isascii()]
+    cuts += [i for i in range(len(label) - 1, 0, -1) if label[i] == "_" or not label[i].isascii()]
     return next((i for i in cuts if label[:i].lower() in tlds), 0)
 
 
@@ -233,8 +234,8 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
     found = -1
     for k in range(last, 0, -1):
         n = _tld_len(labels[k], whole or k < last)
-        # Cutting a TLD out of a label serves CJK text without spaces; after a lookalike dot
-        # it would make "GO\u3002Loveです" a link.
+        # Cutting a TLD out of a label is for text without spaces; after a lookalike dot it
+        # would make "GO\u3002Loveです" a link.
         if n and (n == len(labels[k]) or seps is None or seps[k - 1] not in _DOTS):
             found, labels[k] = k, labels[k][:n]
             break
@@ -278,6 +279,10 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     if view.startswith(".", host_end) and view[host_end + 1:host_end + 2] in _AFTER_ROOT_DOT:
         host_end += 1  # a root dot; the canonicalizer drops it
     end = _tail(view, host_end)
+    if view[m.start() - 1:m.start()] == "_":
+        # Markdown emphasis, "_http://a.com/x_": the closing '_' is no part of the link (GFM
+        # autolinks drop a trailing '_'; twitter-text would keep it).
+        end = max(host_end, len(view[host_end:end].rstrip("_")) + host_end)
     raw_host = view[hs:host_end]
     host = raw_host if raw_host.isascii() and not (
         "[" in raw_host or "(" in raw_host or "{" in raw_host) else _DOT_RE.sub(".", raw_host)
