@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from linkguard import extract, urls
+from linkguard import extract, safebrowsing, urls
 from linkguard.lists import ListLoadError, ParsedList, iter_entries, load_list, read_list_file, \
     read_manifest
 from linkguard.matcher import Matcher, entry_matches, lookup_keys
@@ -187,6 +187,7 @@ class Engine:
         verdict = self.check_url(url)
         c = urls.canonicalize(url)
         out: dict[str, Any] = {"url": url, "canonical": verdict.canonical,
+                               "safe_browsing_canonical": safebrowsing.canonical_url(url),
                                "verdict": verdict.to_json(), "keys": None, "matches": [],
                                "embedded": []}
         if c is None:

@@ -289,7 +289,7 @@ def lookup_hosts(c: CanonicalURL) -> list[str]:
 def lookup_paths(c: CanonicalURL) -> list[str]:
     """Path with query, path, then "/" and up to three more directory prefixes."""
     out = []
-    if c.query is not None:
+    if c.query:  # an empty query adds no expression (the Go client and Chrome agree)
         out.append(c.path + "?" + c.query)
     out.append(c.path)
     parts = c.path.split("/")[1:-1]

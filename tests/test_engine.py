@@ -138,6 +138,9 @@ def test_explain_names_list_line_and_entry(engine: Engine) -> None:
     assert [(m["list"], m["line"], m["entry"]) for m in out["matches"]] == [
         ("demo-phishing", 2, "phish.example.com")]
     assert engine.explain("javascript:alert(1)")["canonical"] is None
+    # a host no browser opens has a Safe Browsing form all the same (for hash-list tooling)
+    out = engine.explain("http://host%23.com/a")
+    assert out["canonical"] is None and out["safe_browsing_canonical"] == "http://host%23.com/a"
 
 
 def test_explain_finds_hashed_entries(engine: Engine) -> None:
