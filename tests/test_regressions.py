@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linkguard import Engine, urls
+from linkguard import Engine, extract, urls
 from tests.corpora import ROOT, read_tsv
 
 
@@ -18,6 +18,9 @@ def test_regression(bug: str, kind: str, value: str, expected: str) -> None:
             again = urls.canonicalize(c.text)
             assert again is not None and again.text == c.text
             assert urls._canonicalize(value) == c
+    elif kind == "extract":  # the links found, space-separated ("-": none)
+        found = " ".join(c.url for c in extract.find_links(value)) or "-"
+        assert found == expected
     else:
         engine = Engine.from_manifest(ROOT / "lists" / "lists.toml")
         assert engine.check_url(value).action.value == expected
