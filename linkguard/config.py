@@ -14,6 +14,7 @@ paths from the environment or flags are relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -24,7 +25,11 @@ from typing import Any
 ENV_PREFIX = "LINKGUARD_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Settings holding a filesystem path: resolved against the config file's directory.
-_PATH_SETTINGS = frozenset({"lists", "admin_token_file"})
+_PATH_SETTINGS = frozenset({"lists", "admin_token_file", "shim_key_file",
+                            "shim_previous_key_file"})
+# The shim signs with HMAC-SHA256; a shorter key is too easy to guess (RFC 2104 section 3:
+# "less than L bytes is strongly discouraged"; 16 characters is our floor, 32+ is better).
+MIN_SHIM_KEY_CHARS = 16
 
 
 class ConfigError(Exception):
@@ -53,6 +58,28 @@ class Settings:
     worker_start_timeout: float = 60.0  # a new worker generation must be ready within this
     log_level: str = "info"
     access_log: bool = False  # one JSON line per request; off by default (hot path)
+    # Link shim (docs/console.md): /v1/rewrite wraps links in <public_base_url>/go?u=...&s=...
+    # Unset: the origin the request came to (fine on one machine; set it behind a proxy).
+    public_base_url: str | None = None
+    # The HMAC key signing /go links, and the one it replaced (still accepted, for rotation).
+    # No key and no file: a random key made at start, shared by the workers; links signed with
+    # it stop verifying when the service restarts.
+    shim_key: str | None = field(default=None, repr=False)
+    shim_key_file: str | None = None
+    shim_previous_key: str | None = field(default=None, repr=False)
+    shim_previous_key_file: str | None = None
+    # Clicks on one link: more than shim_burst_clicks within shim_burst_seconds is a 429
+    # (Mimecast's 50 in 5 s). Counted per process, for at most shim_burst_max_links links (LRU).
+    shim_burst_clicks: int = 50
+    shim_burst_seconds: float = 5.0
+    shim_burst_max_links: int = 10_000
+    # Admin console (/admin/ui): a login lasts this long.
+    console_session_seconds: float = 3600.0
+    # Not a setting (no TOML, no environment): made by load_settings, once, in the master before
+    # it forks, so every worker of every generation shares it. Keys the console's session cookies
+    # and the default shim key. None (a Settings made by hand): each app makes its own.
+    instance_secret: bytes | None = field(default=None, repr=False, compare=False,
+                                          metadata={"internal": True})
 
     def resolved_admin_token(self) -> str | None:
         """The token itself: `admin_token`, else the contents of `admin_token_file`."""
@@ -62,14 +89,26 @@ class Settings:
             return _read_token_file(self.admin_token_file)
         return None
 
+    def resolved_shim_keys(self) -> tuple[str | None, str | None]:
+        """(current, previous) shim keys: each setting, else its file's contents, else None."""
+        current = self.shim_key or (_read_token_file(self.shim_key_file, "shim_key_file")
+                                    if self.shim_key_file else None)
+        previous = self.shim_previous_key or (
+            _read_token_file(self.shim_previous_key_file, "shim_previous_key_file")
+            if self.shim_previous_key_file else None)
+        return current, previous
+
     def public(self) -> dict[str, Any]:
         """Everything but the secret, for the startup log line."""
         out = dataclasses.asdict(self)
         out["admin_token"] = "<set>" if self.admin_token else None
+        for name in ("shim_key", "shim_previous_key"):
+            out[name] = "<set>" if out.get(name) else None
+        out.pop("instance_secret", None)
         return out
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")}
 _TYPES: dict[str, Any] = typing.get_type_hints(Settings)
 
 
@@ -88,6 +127,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
             raise ConfigError(f"unknown setting {name!r}")
         if value is not None:  # argparse leaves flags that were not given as None
             values[name] = _check_type(name, value, "command line")
+    values["instance_secret"] = secrets.token_bytes(32)
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -183,13 +223,51 @@ def _validate(s: Settings) -> None:
         raise ConfigError("admin_token: must not be blank")
     if s.admin_token_file:
         _read_token_file(s.admin_token_file)  # fail at start, not at the first admin request
+    _validate_shim(s)
 
 
-def _read_token_file(path: str) -> str:
+def _validate_shim(s: Settings) -> None:
+    for name in ("shim_key", "shim_previous_key"):
+        if getattr(s, name) and getattr(s, name + "_file"):
+            raise ConfigError(f"{name} and {name}_file are both set; set one")
+    current, previous = s.resolved_shim_keys()  # reads the files: fail at start
+    for name, key in (("shim_key", current), ("shim_previous_key", previous)):
+        if key is not None and len(key.strip()) < MIN_SHIM_KEY_CHARS:
+            raise ConfigError(f"{name}: must be at least {MIN_SHIM_KEY_CHARS} characters "
+                              "(32 random bytes, base64, is a good key)")
+    if previous is not None and current is None:
+        raise ConfigError("shim_previous_key: set only beside shim_key (a rotation)")
+    for name in ("shim_burst_clicks", "shim_burst_max_links"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
+    for name in ("shim_burst_seconds", "console_session_seconds"):
+        value = getattr(s, name)
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{name}: must be a positive number of seconds, got {value}")
+    if s.public_base_url is not None:
+        _check_base_url(s.public_base_url)
+
+
+def _check_base_url(url: str) -> None:
+    """An absolute http(s) origin, optionally with a path prefix: links become <url>/go?..."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.query or parts.fragment or "@" in parts.netloc
+            or any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7e for c in url)):
+        raise ConfigError(f"public_base_url: expected an http(s) URL like "
+                          f"https://l.example.com, got {url!r}")
+
+
+def _read_token_file(path: str, setting: str = "admin_token_file") -> str:
     try:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"admin_token_file: cannot read {path}: {e}") from None
+        raise ConfigError(f"{setting}: cannot read {path}: {e}") from None
     if not token:
-        raise ConfigError(f"admin_token_file: {path} is empty")
+        raise ConfigError(f"{setting}: {path} is empty")
     return token

@@ -3,6 +3,8 @@
     POST /v1/check        {"text", "urls"}            -> TextVerdict.to_json()
     POST /v1/check/batch  {"messages": [{"id", ...}]} -> {"results": [{"id", ...}]}
     POST /v1/sanitize     {"text", "replacement"}     -> Sanitized.to_json()
+    POST /v1/rewrite      {"text", "replacement"}     -> sanitize + links via /go (shim.py)
+    GET  /go?u=&s=                                    -> time-of-click check (shim.py)
     GET  /healthz /readyz /metrics /openapi.json
     /admin/...            admin.py (only when a token is configured)
 
@@ -71,6 +73,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     app.router.add_get("/readyz", readyz, allow_head=True)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/openapi.json", openapi)
+    from linkguard.web.shim import setup_shim  # POST /v1/rewrite, GET /go (the link shim)
+    setup_shim(app, settings, metrics)
 
     token = settings.resolved_admin_token()
     if token:
