@@ -5,7 +5,8 @@
     GET  /admin/lists                               -> lists, last reload, every worker's version
     POST /admin/explain  {"url"}                    -> engine.explain(url)
 
-Every request needs `Authorization: Bearer <token>`, compared in constant time.
+Every request needs `Authorization: Bearer <token>`, compared in constant time; except under
+/admin/ui, the HTML console (console.py), which has its own login form and session cookie.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ def create_admin_app(token: str) -> web.Application:
     admin.router.add_post("/reload", reload)
     admin.router.add_get("/lists", lists)
     admin.router.add_post("/explain", explain)
+    from linkguard.web.console import create_console_app  # /admin/ui: the HTML console
+    admin.add_subapp("/ui", create_console_app())
     return admin
 
 
 @web.middleware
 async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    from linkguard.web.console import is_console_request
+    if is_console_request(request):  # the console logs in with the token, then uses a session
+        return await handler(request)
     expected = request.config_dict[keys.ADMIN_TOKEN]
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # surrogateescape: header bytes that are not UTF-8 still compare (and fail), never raise.

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,18 +97,25 @@ def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | 
         return None, ((error,), {"": [error]})
 
 
+RELOAD_HISTORY = 20  # attempts kept for /admin/lists "history" (the console shows them)
+_HISTORY_ERRORS = 20  # errors kept per attempt in the history; "error_count" has them all
+
+
 @dataclass
 class ReloadLog:
     """The last load/reload attempt and, per list, the errors of its last failed load."""
 
     last: dict[str, Any] | None = None
     list_errors: dict[str, list[str]] = field(default_factory=dict)
+    history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RELOAD_HISTORY))
 
     def record(self, names: Sequence[str] | None, result: ReloadResult,
                by_list: dict[str, list[str]], at: float) -> None:
         self.last = {"at": _iso(at), "ok": result.ok, "lists": list(names) if names else None,
                      "errors": list(result.errors), "duration_s": round(result.duration_s, 3),
                      "lists_version": result.lists_version}
+        self.history.append({**self.last, "errors": list(result.errors[:_HISTORY_ERRORS]),
+                             "error_count": len(result.errors)})
         if result.ok:  # every list named (all, without names) loaded clean
             if names is None:
                 self.list_errors.clear()
@@ -131,7 +139,8 @@ class ReloadLog:
     def status(self, engine: Engine | None, workers: list[dict[str, Any]]) -> dict[str, Any]:
         return {"ready": engine is not None,
                 "lists_version": engine.version if engine is not None else None,
-                "lists": self.lists_json(engine), "last_reload": self.last, "workers": workers}
+                "lists": self.lists_json(engine), "last_reload": self.last, "workers": workers,
+                "history": list(reversed(self.history))}  # newest first
 
 
 def _iso(ts: float) -> str:
