@@ -222,8 +222,8 @@ def _attempts() -> list[tuple[str, str]]:
         ("bad signature", f"/go?u={quote(GOOD, safe='')}&s={'A' * 43}"),
         ("no url", f"/go?s={good_sig}"),
         ("nothing", "/go"),
-        ("signature for another URL", f"/go?u={quote('https://evil.example.net/', safe='')}"
-                                      f"&s={good_sig}"),
+        ("signature for another URL",
+         f"/go?u={quote('https://evil.example.net/', safe='')}&s={good_sig}"),
         ("tampered u", f"/go?u={quote(GOOD + '.evil.example.net', safe='')}&s={good_sig}"),
         ("tampered u, host suffix", "/go?u=" + quote("https://good.example.org.evil.example/"
                                                      "page?x=1", safe="") + f"&s={good_sig}"),
@@ -237,8 +237,8 @@ def _attempts() -> list[tuple[str, str]]:
         ("CRLF in u, signed", go_path(crlf)),
         ("CRLF in u, unsigned", f"/go?u={quote(crlf, safe='')}&s={good_sig}"),
         ("not serialized as signed", go_path("https://GOOD.example.org/page?x=1")),
-        ("two u", f"/go?u={quote(GOOD, safe='')}&u=https%3A%2F%2Fevil.example.net%2F"
-                  f"&s={good_sig}"),
+        ("two u",
+         f"/go?u={quote(GOOD, safe='')}&u=https%3A%2F%2Fevil.example.net%2F&s={good_sig}"),
         ("two s", f"{go_path(GOOD)}&s=x"),
         ("non-ASCII signature", f"/go?u={quote(GOOD, safe='')}&s=%C3%A9%C3%A9"),
     ]
