@@ -45,17 +45,28 @@ class Settings:
     # The admin API is off unless a token is configured. repr=False: never print the secret.
     admin_token: str | None = field(default=None, repr=False)
     admin_token_file: str | None = None
+    # The admin API on its own listener (e.g. 127.0.0.1:8081) instead of under /admin on the
+    # public one; admin_host defaults to 127.0.0.1 once admin_port is set. 0 picks a free port.
+    admin_host: str | None = None
+    admin_port: int | None = None
     # Request limits. Bodies over max_body_bytes get 413, the others 422.
     max_body_bytes: int = 1 << 20
     max_text_chars: int = 65_536
     max_links_per_message: int = 200
     max_url_chars: int = 8192
     max_batch_messages: int = 1000
+    max_batch_links: int = 10_000  # links found in a whole batch: bounds its cost (~50 us each)
     # Seconds.
     keepalive_timeout: float = 75.0  # idle keep-alive connections are closed after this
     drain_timeout: float = 30.0  # an old worker finishes its connections within this, then exits
     reload_timeout: float = 900.0  # a worker waits this long for the master to answer a reload
     worker_start_timeout: float = 60.0  # a new worker generation must be ready within this
+    # Slow clients (slowloris): a request line and headers must arrive within header_timeout of
+    # their first byte (or of the connection opening), a body within body_timeout (408), and a
+    # response the client stops reading is dropped after send_timeout without progress.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
     log_level: str = "info"
     access_log: bool = False  # one JSON line per request; off by default (hot path)
     # Link shim (docs/console.md): /v1/rewrite wraps links in <public_base_url>/go?u=...&s=...
@@ -97,6 +108,10 @@ class Settings:
             _read_token_file(self.shim_previous_key_file, "shim_previous_key_file")
             if self.shim_previous_key_file else None)
         return current, previous
+
+    def admin_listen_host(self) -> str:
+        """Where the admin listener binds when admin_port is set: loopback unless told."""
+        return self.admin_host or "127.0.0.1"
 
     def public(self) -> dict[str, Any]:
         """Everything but the secret, for the startup log line."""
@@ -208,10 +223,17 @@ def _validate(s: Settings) -> None:
     if not s.host:
         raise ConfigError("host: must not be empty")
     for name in ("max_body_bytes", "max_text_chars", "max_links_per_message", "max_url_chars",
-                 "max_batch_messages"):
+                 "max_batch_messages", "max_batch_links"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
-    for name in ("keepalive_timeout", "drain_timeout", "reload_timeout", "worker_start_timeout"):
+    from linkguard.extract import MAX_CANDIDATES
+    if s.max_links_per_message >= MAX_CANDIDATES:
+        # Extraction stops at MAX_CANDIDATES links; a higher limit would let the links after
+        # them through unchecked instead of refusing the message.
+        raise ConfigError(f"max_links_per_message: must be below {MAX_CANDIDATES}, "
+                          f"got {s.max_links_per_message}")
+    for name in ("keepalive_timeout", "drain_timeout", "reload_timeout", "worker_start_timeout",
+                 "header_timeout", "body_timeout", "send_timeout"):
         value = getattr(s, name)
         if not value > 0 or value == float("inf"):
             raise ConfigError(f"{name}: must be a positive number of seconds, got {value}")
@@ -223,7 +245,21 @@ def _validate(s: Settings) -> None:
         raise ConfigError("admin_token: must not be blank")
     if s.admin_token_file:
         _read_token_file(s.admin_token_file)  # fail at start, not at the first admin request
+    _validate_admin_listener(s)
     _validate_shim(s)
+
+
+def _validate_admin_listener(s: Settings) -> None:
+    if s.admin_port is None:
+        if s.admin_host is not None:
+            raise ConfigError("admin_host: set admin_port too (the admin API's own listener)")
+        return
+    if not 0 <= s.admin_port <= 65535:
+        raise ConfigError(f"admin_port: must be 0..65535, got {s.admin_port}")
+    if s.admin_host is not None and not s.admin_host:
+        raise ConfigError("admin_host: must not be empty")
+    if s.admin_port == s.port != 0 and s.admin_listen_host() == s.host:
+        raise ConfigError(f"admin_port: {s.admin_port} is the public listener's port")
 
 
 def _validate_shim(s: Settings) -> None:

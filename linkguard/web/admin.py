@@ -7,26 +7,102 @@
 
 Every request needs `Authorization: Bearer <token>`, compared in constant time; except under
 /admin/ui, the HTML console (console.py), which has its own login form and session cookie.
+A client address that keeps sending wrong tokens is made to wait (429 + Retry-After, TokenBackoff).
+With `admin_port` set, this app is served on its own listener (app.create_admin_root), not under
+the public one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
 import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from aiohttp import web
 
 from linkguard.web import keys
 from linkguard.web.app import _engine, _object, _string, read_json
-from linkguard.web.errors import ApiError, Handler, json_response
+from linkguard.web.errors import ApiError, Handler, error_response, json_response
 from linkguard.web.state import ControlUnavailable
 
 log = logging.getLogger("linkguard.admin")
 
 
+class TokenBackoff:
+    """Wrong admin tokens, per client address. The first `free` cost nothing; after that the
+    address must wait `first_wait` seconds, doubling with each further wrong token up to
+    `max_wait`, and every request from it meanwhile is answered 429 + Retry-After without looking
+    at its token (so guessing cannot go faster than the waits allow). A right token clears the
+    address; an address quiet for `forget_after` starts afresh. Memory is bounded: at most
+    `max_clients` addresses, the one that failed least recently forgotten first. IPv6 clients
+    count per /64 (one host usually holds a whole /64). Per process: with N workers an address
+    gets N times the attempts, still at most a few per `max_wait` each."""
+
+    def __init__(self, *, free: int = 5, first_wait: float = 1.0, max_wait: float = 300.0,
+                 forget_after: float = 3600.0, max_clients: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free, self.first_wait, self.max_wait = free, first_wait, max_wait
+        self.forget_after, self.max_clients, self.clock = forget_after, max_clients, clock
+        # address -> (wrong tokens in a row, waiting until, last wrong token); oldest first
+        self._clients: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def wait(self, client: str) -> float:
+        """Seconds `client` must still wait (0: it may try)."""
+        entry = self._clients.get(client)
+        if entry is None:
+            return 0.0
+        now = self.clock()
+        if now - entry[2] > self.forget_after:
+            del self._clients[client]
+            return 0.0
+        return max(0.0, entry[1] - now)
+
+    def failed(self, client: str) -> None:
+        now = self.clock()
+        failures, _, last = self._clients.pop(client, (0, 0.0, now))
+        if now - last > self.forget_after:
+            failures = 0
+        failures += 1
+        over = failures - self.free
+        until = now + min(self.first_wait * 2.0 ** min(over - 1, 32), self.max_wait) \
+            if over > 0 else 0.0
+        self._clients[client] = (failures, until, now)  # newest last
+        while len(self._clients) > self.max_clients:
+            self._clients.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        self._clients.pop(client, None)
+
+
+def client_address(request: web.Request) -> str:
+    """The peer address the backoff counts by: IPv4 as is, IPv6 as its /64."""
+    remote = request.remote or ""
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+ADMIN_BACKOFF = web.AppKey("admin_backoff", TokenBackoff)
+
+
 def create_admin_app(token: str) -> web.Application:
     admin = web.Application(middlewares=[_auth_middleware])
     admin[keys.ADMIN_TOKEN] = token.encode("utf-8")
+    admin[ADMIN_BACKOFF] = TokenBackoff()
     admin.router.add_post("/reload", reload)
     admin.router.add_get("/lists", lists)
     admin.router.add_post("/explain", explain)
@@ -40,12 +116,27 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
     from linkguard.web.console import is_console_request
     if is_console_request(request):  # the console logs in with the token, then uses a session
         return await handler(request)
-    expected = request.config_dict[keys.ADMIN_TOKEN]
+    backoff = request.config_dict[ADMIN_BACKOFF]
+    metrics = request.config_dict[keys.METRICS]
+    client = client_address(request)
+    wait = backoff.wait(client)
+    if wait > 0:
+        metrics.auth_failures.labels("429").inc()
+        seconds = math.ceil(wait)
+        response = error_response(429, "too_many_requests", "too many wrong admin tokens from "
+                                  f"this address; try again in {seconds} s")
+        response.headers["Retry-After"] = str(seconds)
+        return response
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # surrogateescape: header bytes that are not UTF-8 still compare (and fail), never raise.
-    presented = given.strip().encode("utf-8", "surrogateescape")
+    # Digests of both sides: the comparison takes the same time whatever the lengths.
+    presented = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
+    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented, expected):
+        backoff.failed(client)
+        metrics.auth_failures.labels("401").inc()
         raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+    backoff.succeeded(client)
     return await handler(request)
 
 

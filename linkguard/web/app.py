@@ -14,6 +14,7 @@ Bad input is a 4xx (errors.py); with no engine loaded the verdict routes answer 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from linkguard.engine import DEFAULT_REPLACEMENT, Engine
 from linkguard.verdict import TextVerdict
 from linkguard.web import keys
 from linkguard.web.errors import ApiError, Handler, error_response, errors_middleware, json_response
+from linkguard.web.guard import guard_of
 from linkguard.web.logs import audit_links
 from linkguard.web.metrics import CONTENT_TYPE, Metrics
 from linkguard.web.state import Control, EngineHolder, InProcessControl, ServingState
@@ -77,9 +79,27 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     setup_shim(app, settings, metrics)
 
     token = settings.resolved_admin_token()
-    if token:
+    if token and settings.admin_port is None:  # else: create_admin_root, on its own listener
         from linkguard.web.admin import create_admin_app
         app.add_subapp("/admin", create_admin_app(token))
+    return app
+
+
+def create_admin_root(settings: Settings, *, engine_holder: EngineHolder, control: Control,
+                      metrics: Metrics, serving: ServingState) -> web.Application:
+    """The app of the admin listener (`admin_port`): /admin/... and nothing else, sharing the
+    public app's engine holder, control and metrics. The public app then has no /admin."""
+    from linkguard.web.admin import create_admin_app
+    token = settings.resolved_admin_token()
+    assert token, "the admin listener needs a token"
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[_observe_middleware, errors_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.HOLDER] = engine_holder
+    app[keys.CONTROL] = control
+    app[keys.METRICS] = metrics
+    app[keys.SERVING] = serving
+    app.add_subapp("/admin", create_admin_app(token))
     return app
 
 
@@ -109,6 +129,7 @@ async def check_batch(request: web.Request) -> web.Response:
         raise _invalid(f"messages: {len(messages)} messages; the limit is "
                        f"{settings.max_batch_messages}", code="too_many_messages")
     results = []
+    links = 0
     for i, item in enumerate(messages):
         where = f"messages[{i}]."
         msg = _object(item, f"messages[{i}]")
@@ -118,6 +139,10 @@ async def check_batch(request: web.Request) -> web.Response:
         if isinstance(msg_id, str):
             msg_id = _clean(msg_id)
         verdict = _message(request, msg, where)
+        links += len(verdict.links)
+        if links > settings.max_batch_links:  # stop here: the cost of a batch stays bounded
+            raise _invalid(f"{where[:-1]}: more than {settings.max_batch_links} links in the "
+                           "batch", code="too_many_links")
         _observe(request, verdict)
         results.append({"id": msg_id, **verdict.to_json()})
     return json_response({"results": results})
@@ -166,11 +191,19 @@ async def openapi(request: web.Request) -> web.Response:
 async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
     """The body as JSON: 413 over the size limit, 415 not JSON, 400 not parseable.
     An empty body reads as {} where `allow_empty` (POST /admin/reload means "all lists")."""
-    limit = request.config_dict[keys.SETTINGS].max_body_bytes
+    settings = request.config_dict[keys.SETTINGS]
+    limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
     try:
-        body = await request.read()  # bounded by client_max_size, also when chunked
+        # Bounded in size by client_max_size (also when chunked), and in time: a body sent
+        # slowly (slowloris) must not hold the connection and its buffer for ever.
+        async with asyncio.timeout(settings.body_timeout):
+            body = await request.read()
+    except TimeoutError:
+        request.config_dict[keys.METRICS].client_timeout("body")
+        raise ApiError(408, "request_timeout", f"request body not received within "
+                       f"{settings.body_timeout:g}s") from None
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes") from None
     except (ConnectionError, ClientPayloadError) as e:  # the client went away mid-body
@@ -279,12 +312,21 @@ def _observe(request: web.Request, verdict: TextVerdict) -> None:
 @web.middleware
 async def _observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     t0 = time.perf_counter()
-    response = await handler(request)  # errors_middleware (inside) always returns a response
+    guard = guard_of(request.transport)  # the slow-client guard of this connection (guard.py)
+    if guard is not None:
+        guard.request_started()
+    try:
+        response = await handler(request)  # errors_middleware (inside) always returns one
+    finally:
+        if guard is not None:
+            guard.request_finished()
     elapsed = time.perf_counter() - t0
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     app = request.config_dict
     app[keys.METRICS].observe_request(route, request.method, response.status, elapsed)
+    if response.status == 408:  # the rest of a slow body is not worth waiting for
+        response.force_close()
     if app[keys.SERVING].draining:
         # This process is being replaced: answer, then close, so the client's next request
         # opens a fresh connection to a current worker (closing idle keep-alive connections

@@ -16,9 +16,9 @@ from aiohttp import web
 log = logging.getLogger("linkguard.web")
 
 _CODES = {400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 408: "timeout", 413: "payload_too_large",
-          415: "unsupported_media_type", 422: "invalid_request", 500: "internal_error",
-          503: "not_ready"}
+          405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large",
+          415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+          500: "internal_error", 503: "not_ready"}
 
 
 class ApiError(Exception):

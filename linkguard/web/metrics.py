@@ -79,11 +79,20 @@ class Metrics:
                                multiprocess_mode="mostrecent", registry=r)
         self.reloads = Counter("linkguard_reloads_total", "Load and reload attempts by result",
                                ["result"], registry=r)
+        self.client_timeouts = Counter("linkguard_client_timeouts_total",
+                                       "Slow clients dropped, by phase: header, body or send",
+                                       ["phase"], registry=r)
+        self.auth_failures = Counter("linkguard_admin_auth_failures_total",
+                                     "Admin requests refused: 401 wrong token, 429 backing off",
+                                     ["status"], registry=r)
         self._known_lists: set[str] = set()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def client_timeout(self, phase: str) -> None:
+        self.client_timeouts.labels(phase).inc()
 
     def observe_links(self, action: str, links: tuple[LinkVerdict, ...]) -> None:
         self.messages.labels(action).inc()

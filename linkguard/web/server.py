@@ -1,4 +1,5 @@
-"""`linkguard serve`: settings -> one listening socket -> the master, which forks the workers."""
+"""`linkguard serve`: settings -> one listening socket (two with `admin_port`) -> the master,
+which forks the workers."""
 
 from __future__ import annotations
 
@@ -44,23 +45,45 @@ def run(args: argparse.Namespace) -> int:
     log.info("listening", extra={"fields": {"event": "listening", "host": host, "port": port,
                                             "url": f"http://{_url_host(host)}:{port}",
                                             "settings": settings.public()}})
-    if settings.admin_token is None and settings.admin_token_file is None:
+    admin_off = settings.admin_token is None and settings.admin_token_file is None
+    if admin_off:
         log.info("no admin token configured: the admin API is off")
+    admin_sock = None
+    if settings.admin_port is not None and not admin_off:
+        # The admin API on its own listener; the public one then has no /admin at all.
+        admin_host = settings.admin_listen_host()
+        try:
+            admin_sock = bind(admin_host, settings.admin_port)
+        except OSError as e:
+            sock.close()
+            log.error("cannot listen", extra={"fields": {"host": admin_host, "admin": True,
+                                                         "port": settings.admin_port,
+                                                         "error": str(e)}})
+            return 1
+        host, port = admin_sock.getsockname()[:2]
+        log.info("admin API listening", extra={"fields": {
+            "event": "admin_listening", "host": host, "port": port,
+            "url": f"http://{_url_host(host)}:{port}/admin/"}})
+    elif settings.admin_port is not None:
+        log.info("admin_port is set but no admin token is: the admin API is off")
 
     metrics_dir = _metrics_dir()
     try:
-        return _serve(settings, sock, metrics_dir)
+        return _serve(settings, sock, admin_sock, metrics_dir)
     finally:
         sock.close()
+        if admin_sock is not None:
+            admin_sock.close()
         if metrics_dir.owned:
             shutil.rmtree(metrics_dir.path, ignore_errors=True)
 
 
-def _serve(settings: Settings, sock: socket.socket, metrics_dir: _MetricsDir) -> int:
+def _serve(settings: Settings, sock: socket.socket, admin_sock: socket.socket | None,
+           metrics_dir: _MetricsDir) -> int:
     from linkguard.web.metrics import Metrics, enable_multiprocess
     enable_multiprocess(metrics_dir.path)
     from linkguard.web.supervisor import Master
-    return Master(settings, sock, Metrics()).run()
+    return Master(settings, sock, Metrics(), admin_sock).run()
 
 
 def bind(host: str, port: int) -> socket.socket:

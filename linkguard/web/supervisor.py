@@ -4,8 +4,8 @@ Why a master: building the index for large lists holds the GIL for seconds (pyah
 make_automaton: ~8.6 s for 1M domains), so no process that serves may build. The master serves
 nothing; it
 
-  1. binds ONE listening socket before forking; every worker inherits it and the kernel spreads
-     the accepts (no balancer of ours);
+  1. binds ONE listening socket before forking (two with `admin_port`: the admin API's own);
+     every worker inherits it and the kernel spreads the accepts (no balancer of ours);
   2. builds the Engine, gc.freeze()s, and forks N workers that share the index copy-on-write;
   3. on a reload (asked by any worker over its control socketpair, or SIGHUP) builds the new Engine
      in a thread, `Engine.from_manifest(path, previous=current, reload=names)`. Failure: answer
@@ -109,8 +109,10 @@ class Swap:
 
 
 class Master:
-    def __init__(self, settings: Settings, sock: socket.socket, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket, metrics: Metrics,
+                 admin_sock: socket.socket | None = None) -> None:
         self.settings, self.sock, self.metrics = settings, sock, metrics
+        self.admin_sock = admin_sock  # the admin API's own listener (admin_port), bound too
         self.manifest = settings.lists or ""
         self.holder = EngineHolder(None, (), 1)
         self.log = ReloadLog()
@@ -151,6 +153,8 @@ class Master:
             self._tick()
         self.sel.close()
         self.sock.close()
+        if self.admin_sock is not None:
+            self.admin_sock.close()
         log.info("stopped", extra={"fields": {"event": "stopped"}})
         return 0
 
@@ -418,7 +422,8 @@ class Master:
             try:
                 parent.close()
                 self._close_in_child()
-                code = worker_mod.main(self.settings, self.sock, child, holder)
+                code = worker_mod.main(self.settings, self.sock, child, holder,
+                                       self.admin_sock)
             except BaseException:
                 log.exception("worker crashed")
             finally:

@@ -33,7 +33,9 @@ from typing import Any
 from aiohttp import web
 
 from linkguard.config import Settings
-from linkguard.web.app import create_app
+from linkguard.web.app import create_admin_root, create_app
+from linkguard.web.guard import listen
+from linkguard.web.metrics import Metrics
 from linkguard.web.state import ControlUnavailable, EngineHolder, ReloadResult, ServingState
 
 log = logging.getLogger("linkguard.worker")
@@ -121,45 +123,60 @@ class WorkerControl:
 
 
 def main(settings: Settings, sock: socket.socket, channel_sock: socket.socket,
-         holder: EngineHolder) -> int:
+         holder: EngineHolder, admin_sock: socket.socket | None = None) -> int:
     """The body of a forked worker; the caller os._exit()s with the result."""
     signal.set_wakeup_fd(-1)  # the master's wake-up pipe is not ours
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Ctrl-C reaches the whole process group; the master decides, and tells us to drain.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return asyncio.run(_serve(settings, sock, channel_sock, holder))
+    return asyncio.run(_serve(settings, sock, channel_sock, holder, admin_sock))
 
 
 async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.socket,
-                 holder: EngineHolder) -> int:
+                 holder: EngineHolder, admin_sock: socket.socket | None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     channel = WorkerChannel(channel_sock, stop.set)
     await channel.start()
     serving = ServingState()
-    app = create_app(settings, engine_holder=holder, control=WorkerControl(channel, settings),
-                     serving=serving)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           keepalive_timeout=settings.keepalive_timeout, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.SockSite(runner, sock, backlog=BACKLOG)
-    await site.start()
+    metrics = Metrics()  # one per process: both listeners count into it
+    control = WorkerControl(channel, settings)
+    apps = [create_app(settings, engine_holder=holder, control=control, metrics=metrics,
+                       serving=serving)]
+    socks = [sock]
+    if admin_sock is not None:  # the admin API on its own listener (admin_port)
+        apps.append(create_admin_root(settings, engine_holder=holder, control=control,
+                                      metrics=metrics, serving=serving))
+        socks.append(admin_sock)
+    listeners = []
+    for app, listening in zip(apps, socks):
+        runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                               keepalive_timeout=settings.keepalive_timeout,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        assert runner.server is not None
+        # Every connection goes through a ConnectionGuard: head and send deadlines (guard.py).
+        server = await listen(runner.server, listening, header_timeout=settings.header_timeout,
+                              send_timeout=settings.send_timeout, backlog=BACKLOG,
+                              on_timeout=metrics.client_timeout)
+        listeners.append((runner, server))
     channel.send({"op": "ready"})
     log.debug("worker serving", extra={"fields": {"generation": holder.generation}})
 
     await stop.wait()
-    await drain(runner, site, serving, settings.drain_timeout,
+    await drain(listeners, serving, settings.drain_timeout,
                 lambda: channel.send({"op": "draining"}))
     await channel.close()
     return 0
 
 
-async def drain(runner: web.AppRunner, site: web.SockSite, serving: ServingState,
+async def drain(listeners: Sequence[tuple[web.AppRunner, asyncio.Server]], serving: ServingState,
                 timeout: float, stopped_accepting: Callable[[], None]) -> None:
     serving.draining = True  # further responses carry Connection: close (app.py)
-    await site.stop()  # closes only this process's copy of the listening socket
+    for _, server in listeners:
+        server.close()  # closes only this process's copy of the listening socket
     stopped_accepting()
     # A connection accepted just before the stop gets its protocol (and a place in
     # server.connections) a few loop iterations later; exiting before that would close it
@@ -167,12 +184,19 @@ async def drain(runner: web.AppRunner, site: web.SockSite, serving: ServingState
     await asyncio.sleep(0.1)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    server = runner.server
-    while server is not None and server.connections and loop.time() < deadline:
+
+    def open_connections() -> int:
+        # A handler whose transport is gone has no socket left to answer on (aiohttp keeps it
+        # listed while it finishes a lingering read of a body it refused): not worth waiting for.
+        return sum(1 for r, _ in listeners if r.server is not None
+                   for c in r.server.connections if c.transport is not None)
+
+    while open_connections() and loop.time() < deadline:
         await asyncio.sleep(0.02)
-    left = len(server.connections) if server is not None else 0
+    left = open_connections()
     if left:
         log.warning("drain timeout; closing idle connections",
                     extra={"fields": {"connections": left}})
-    await runner.cleanup()
+    for runner, _ in listeners:
+        await runner.cleanup()
     log.debug("worker drained", extra={"fields": {"pid": os.getpid()}})
