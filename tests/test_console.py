@@ -207,6 +207,7 @@ async def test_login_csrf_token_is_bound_to_its_cookie(client: TestClient) -> No
     lambda v: v.split(".", 1)[0],
     lambda v: "",
     lambda v: "a.b.c",
+    lambda v: "a.\u00b2.c",                                                   # not ASCII digits
 ])
 async def test_a_tampered_session_cookie_is_no_session(browser: Browser, tamper: Any) -> None:
     browser.cookies[console.SESSION_COOKIE] = tamper(browser.cookies[console.SESSION_COOKIE])
@@ -306,7 +307,7 @@ async def test_reload_button_shows_the_result_and_the_history(browser: Browser) 
     assert resp.status == 200 and "Reload succeeded" in page
     assert page.count("<span class=\"pill ok\">ok</span>") >= 1
     resp, page = await browser.post(UI + "reload", [("csrf", csrf_of(page)),
-                                                    ("lists", "phishing")])
+                                                    ("lists", "phishing"), ("lists", "phishing")])
     assert resp.status == 200 and "Reloaded phishing" in page
     history = page.split('id="history-table"', 1)[1]
     assert history.index("phishing") < history.index("all")  # newest first

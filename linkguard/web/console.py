@@ -28,6 +28,7 @@ http://localhost and http://127.0.0.1; anywhere else, serve the console over htt
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -40,6 +41,8 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 from multidict import MultiDict
 
+from linkguard.config import Settings
+from linkguard.engine import Engine
 from linkguard.verdict import Action
 from linkguard.web import keys
 from linkguard.web.errors import Handler
@@ -117,7 +120,8 @@ def _session(request: web.Request) -> Session | None:
     value = request.cookies.get(SESSION_COOKIE, "")
     sid, _, rest = value.partition(".")
     expires_s, _, mac = rest.partition(".")
-    if not sid or not expires_s.isdigit() or len(expires_s) > 12 or not mac:
+    if (not sid or not mac or not expires_s.isascii() or not expires_s.isdigit()
+            or len(expires_s) > 12):
         return None
     if not _same(mac, _mac(request, "session", sid, expires_s)):
         return None
@@ -227,9 +231,10 @@ async def login(request: web.Request) -> web.Response:
     if now < state.locked_until:
         wait = state.locked_until - now
         return _login_page(request, 429, f"Too many failed logins: try again in {wait:.0f} s.")
-    expected = request.config_dict[keys.ADMIN_TOKEN]
-    given = form.get("token", "").strip().encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, expected):
+    # Digests of both sides: the comparison takes the same time whatever the lengths.
+    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
+    given = hashlib.sha256(form.get("token", "").strip().encode("utf-8", "surrogateescape"))
+    if not hmac.compare_digest(given.digest(), expected):
         # Back-off per process: 0.5 s after the first failure, doubling up to 30 s.
         state.failures += 1
         state.locked_until = now + min(0.5 * 2 ** (state.failures - 1), _BACKOFF_MAX)
@@ -263,7 +268,7 @@ async def dashboard(request: web.Request, session: Session, form: MultiDict[str]
 
 async def reload(request: web.Request, session: Session, form: MultiDict[str]
                  ) -> web.Response:
-    names = [n for n in form.getall("lists", []) if n] or None
+    names = list(dict.fromkeys(n for n in form.getall("lists", []) if n)) or None
     force = form.get("force") in ("1", "on", "true")
     try:
         result = await request.config_dict[keys.CONTROL].reload(names, force)
@@ -296,15 +301,16 @@ async def test(request: web.Request, session: Session, form: MultiDict[str]) -> 
     if engine is None:
         return await _render(request, session, query=query, status=503, test_result=_para(
             "The lists are not loaded: nothing can be tested until a reload succeeds.", "bad"))
-    return await _render(request, session, query=query,
-                         test_result=_test_result(request, query))
+    # In a thread: explain re-reads the files of the lists that match, which takes a while for
+    # big lists, and this worker has other requests to answer meanwhile (the engine is immutable).
+    result = await asyncio.to_thread(_test_result, engine, request.config_dict[keys.SETTINGS],
+                                     query)
+    return await _render(request, session, query=query, test_result=result)
 
 
-def _test_result(request: web.Request, query: str) -> Markup:
-    engine = request.config_dict[keys.HOLDER].engine
-    assert engine is not None
+def _test_result(engine: Engine, settings: Settings, query: str) -> Markup:
     verdict = engine.check_text(query)
-    max_url = request.config_dict[keys.SETTINGS].max_url_chars
+    max_url = settings.max_url_chars
     n = len(verdict.links)
     out = [(f"<h3 id=\"test-verdict\">Message verdict: {_pill(verdict.action.value)} "
             f"<span class=\"muted\">({n} link{'' if n == 1 else 's'}, lists version "
@@ -322,9 +328,10 @@ def _test_result(request: web.Request, query: str) -> Markup:
                          span or Markup("<span class=\"muted\">inside another link</span>")])
         out.append(_table(["link", "canonical", "verdict", "category", "lists", "span"], rows,
                           table_id="test-links"))
-        for link in verdict.links[:MAX_EXPLAINED_LINKS]:
-            if link.start is not None and len(link.verdict.url) <= max_url:
-                explained.append((link.verdict.url, engine.explain(link.verdict.url)))
+        # Links found in the text (an embedded URL is explained inside its outer link).
+        urls = dict.fromkeys(link.verdict.url for link in verdict.links
+                             if link.start is not None and len(link.verdict.url) <= max_url)
+        explained += [(url, engine.explain(url)) for url in list(urls)[:MAX_EXPLAINED_LINKS]]
     elif not any(c.isspace() for c in query) and len(query) <= max_url:
         # One "word" that is no link: explain says why (e.g. not a URL a browser opens).
         explained.append((query, engine.explain(query)))
