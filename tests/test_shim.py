@@ -417,3 +417,38 @@ def test_instance_secret_is_not_a_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
         load_settings(None, {}, {"instance_secret": b"x"})
     assert load_settings(None, {}) == Settings()  # a fresh secret does not make it different
+
+
+# --- hostile input never gets a 5xx, and never a redirect it was not signed for ---------------
+
+async def test_random_input_never_500_nor_an_unsigned_redirect(client: TestClient) -> None:
+    import json
+    import random
+    rng = random.Random(6)  # deterministic
+
+    def random_json(depth: int = 0) -> Any:
+        kind = rng.randrange(6 if depth < 3 else 3)
+        if kind == 0:
+            return rng.choice([None, True, 0, 2**70, 1e308, "", []])
+        if kind in (1, 2):
+            return "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+        if kind == 3:
+            return [random_json(depth + 1) for _ in range(rng.randrange(3))]
+        return {rng.choice(["text", "replacement", "urls", "x"]): random_json(depth + 1)
+                for _ in range(rng.randrange(3))}
+
+    alphabet = "ab.:/?&=#%\\ \r\n\t\x00\u200b\u3002\U0001F600\"'<>jvscript" + "ABCDEF0123456789-_"
+    for _ in range(300):
+        u = "".join(rng.choice(alphabet) for _ in range(rng.randrange(50)))
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(50)))
+        if rng.random() < 0.3:
+            s = sign(KEY.encode(), u)  # even signed: only an http(s) URL as we serialize it
+        resp = await click(client, f"/go?u={quote(u, safe='')}&s={quote(s, safe='')}")
+        assert resp.status in (302, 403, 429, 451, 200), (u, s)
+        if resp.status == 302:
+            assert resp.headers["Location"] == u and web_url(u) == u
+            assert s == sign(KEY.encode(), u)
+        body = json.dumps(random_json()).encode()
+        resp = await client.post("/v1/rewrite", data=body,
+                                 headers={"Content-Type": "application/json"})
+        assert resp.status in (200, 400, 422), body
