@@ -173,8 +173,21 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     holder = request.config_dict[keys.HOLDER]
     if holder.engine is None:
-        return error_response(503, "not_ready", "lists are not loaded", errors=list(holder.errors))
+        return error_response(503, "not_ready", "lists are not loaded",
+                              errors=[_position(e) for e in holder.errors])
     return json_response({"status": "ready", "lists_version": holder.engine.version})
+
+
+_POSITION = re.compile(r"(.*?:\d+): ")
+
+
+def _position(error: str) -> str:
+    """`file:line` of a list error without its reason: /readyz is public, and a reason may quote
+    the line (a list entry, perhaps mistyped). The admin API and `linkguard lists validate`
+    give the whole of it."""
+    match = _POSITION.match(error)
+    where = match.group(1) if match else "lists"
+    return f"{where}: not loaded (see /admin/lists or linkguard lists validate)"
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
