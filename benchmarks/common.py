@@ -26,6 +26,13 @@ DATA = HERE / ".data"
 PYTHON = sys.executable
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (the runner's timeout) unwinds like Ctrl-C, so `finally` blocks stop children."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, handler)
+
+
 def emit(doc: dict[str, Any]) -> None:
     """A bench's one output: a JSON document on stdout."""
     print(json.dumps(doc, indent=2))
