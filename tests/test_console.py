@@ -167,13 +167,26 @@ async def test_two_logins_get_different_session_ids(client: TestClient) -> None:
 
 
 async def test_wrong_token_is_refused_then_backs_off(client: TestClient) -> None:
+    """The admin API's back-off, per address: the form and the bearer header share it."""
+    from linkguard.web.admin import TokenBackoff
+    free = TokenBackoff().free
     b = Browser(client)
-    resp, page = await b.login("wrong-token")
-    assert resp.status == 401 and "Wrong token" in page
-    assert console.SESSION_COOKIE not in b.cookies
+    for _ in range(free):  # free wrong tokens here, one more with the bearer header
+        resp, page = await b.login("wrong-token")
+        assert resp.status == 401 and "Wrong token" in page
+    assert (await client.get("/admin/lists", headers={"Authorization": "Bearer x"})).status == 401
     resp, page = await b.login()  # at once, even with the right token: wait first
-    assert resp.status == 429 and "try again" in page
+    assert resp.status == 429 and "try again in" in page and int(resp.headers["Retry-After"]) > 0
     assert console.SESSION_COOKIE not in b.cookies
+    assert (await client.get("/admin/lists", headers=AUTH)).status == 429
+
+
+async def test_a_right_token_clears_the_back_off(client: TestClient) -> None:
+    b = Browser(client)
+    resp, _ = await b.login("wrong-token")
+    assert resp.status == 401
+    resp, _ = await b.login()
+    assert resp.status == 303 and console.SESSION_COOKIE in b.cookies
 
 
 @pytest.mark.parametrize("form", [

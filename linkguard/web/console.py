@@ -32,6 +32,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ from linkguard.config import Settings
 from linkguard.engine import Engine
 from linkguard.verdict import Action
 from linkguard.web import keys
+from linkguard.web.admin import ADMIN_BACKOFF, client_address
 from linkguard.web.errors import Handler
 from linkguard.web.pages import Markup, escape, join, page, render, security_headers
 from linkguard.web.state import ControlUnavailable
@@ -53,7 +55,6 @@ SESSION_COOKIE = "linkguard_session"
 LOGIN_COOKIE = "linkguard_login"
 LOGIN_FORM_SECONDS = 900  # a login form must be sent within this
 MAX_EXPLAINED_LINKS = 20  # the test box explains at most this many links of a message
-_BACKOFF_MAX = 30.0  # seconds: the longest wait after failed logins
 
 
 @dataclass
@@ -62,8 +63,6 @@ class ConsoleState:
 
     own_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     key: bytes | None = None  # derived on first use
-    failures: int = 0  # failed logins in a row, in this process
-    locked_until: float = 0.0  # no login attempt is looked at before this (monotonic)
 
 
 CONSOLE = web.AppKey("console", ConsoleState)
@@ -226,26 +225,33 @@ async def login(request: web.Request) -> web.Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if form is None or not nonce or not _same(form.get("csrf", ""), _mac(request, "login", nonce)):
         return _csrf_failed(request)
-    state = request.config_dict[CONSOLE]
-    now = time.monotonic()
-    if now < state.locked_until:
-        wait = state.locked_until - now
-        return _login_page(request, 429, f"Too many failed logins: try again in {wait:.0f} s.")
+    # The admin API's back-off (admin.py): wrong tokens per client address, one budget for the
+    # bearer header and this form, so the form is no faster way to guess.
+    backoff = request.config_dict[ADMIN_BACKOFF]
+    metrics = request.config_dict[keys.METRICS]
+    client = client_address(request)
+    wait = backoff.wait(client)
+    if wait > 0:
+        metrics.auth_failures.labels("429").inc()
+        seconds = math.ceil(wait)
+        response = _login_page(request, 429, "Too many wrong tokens from this address: "
+                                             f"try again in {seconds} s.")
+        response.headers["Retry-After"] = str(seconds)
+        return response
     # Digests of both sides: the comparison takes the same time whatever the lengths.
     expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
     given = hashlib.sha256(form.get("token", "").strip().encode("utf-8", "surrogateescape"))
     if not hmac.compare_digest(given.digest(), expected):
-        # Back-off per process: 0.5 s after the first failure, doubling up to 30 s.
-        state.failures += 1
-        state.locked_until = now + min(0.5 * 2 ** (state.failures - 1), _BACKOFF_MAX)
+        backoff.failed(client)
+        metrics.auth_failures.labels("401").inc()
         return _login_page(request, 401, "Wrong token.")
-    state.failures, state.locked_until = 0, 0.0
-    seconds = request.config_dict[keys.SETTINGS].console_session_seconds
+    backoff.succeeded(client)
+    lifetime = request.config_dict[keys.SETTINGS].console_session_seconds
     sid = secrets.token_urlsafe(18)
-    expires = str(int(time.time() + seconds))
+    expires = str(int(time.time() + lifetime))
     response = _redirect(request, "page")
     _set_cookie(request, response, SESSION_COOKIE,
-                f"{sid}.{expires}.{_mac(request, 'session', sid, expires)}", int(seconds))
+                f"{sid}.{expires}.{_mac(request, 'session', sid, expires)}", int(lifetime))
     response.del_cookie(LOGIN_COOKIE, path=_cookie_path(request), secure=True, httponly=True,
                         samesite="Strict")
     return response
