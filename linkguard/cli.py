@@ -10,24 +10,30 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from linkguard import urls
 from linkguard.engine import Engine
-from linkguard.lists import EntryError, ListLoadError, Format, iter_entries, read_list_file, \
-    read_manifest
+from linkguard.lists import (
+    EntryError,
+    Format,
+    ListLoadError,
+    iter_entries,
+    read_list_file,
+    read_manifest,
+)
 from linkguard.verdict import Action
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 
-def default_manifest(env: dict[str, str] | None = None) -> Path:
+def default_manifest(env: Mapping[str, str] | None = None) -> Path:
     """`$LINKGUARD_LISTS`, else `lists/lists.toml` in the working directory, else the one in the
     source tree this package was installed from."""
-    env = os.environ if env is None else env
-    if env.get("LINKGUARD_LISTS"):
-        return Path(env["LINKGUARD_LISTS"])
+    environ = os.environ if env is None else env
+    if environ.get("LINKGUARD_LISTS"):
+        return Path(environ["LINKGUARD_LISTS"])
     here = Path("lists/lists.toml")
     shipped = Path(__file__).resolve().parent.parent / "lists" / "lists.toml"
     return here if here.exists() or not shipped.exists() else shipped

@@ -11,17 +11,32 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from linkguard import extract, safebrowsing, urls
-from linkguard.lists import ListLoadError, ParsedList, iter_entries, load_list, read_list_file, \
-    read_manifest
+from linkguard.lists import (
+    ListLoadError,
+    ParsedList,
+    iter_entries,
+    load_list,
+    read_list_file,
+    read_manifest,
+)
 from linkguard.matcher import Matcher, entry_matches, lookup_keys
-from linkguard.verdict import Action, LinkVerdict, ListRef, Sanitized, TextVerdict, UrlVerdict, \
-    decide, worst
+from linkguard.verdict import (
+    Action,
+    LinkVerdict,
+    ListRef,
+    Sanitized,
+    TextVerdict,
+    UrlVerdict,
+    decide,
+    worst,
+)
 
 __all__ = ["DEFAULT_REPLACEMENT", "Engine", "ListInfo", "ListLoadError"]
 
@@ -55,7 +70,7 @@ class ListInfo:
             "name": self.name, "format": self.format, "action": self.action,
             "category": self.category, "overridable": self.overridable, "path": self.path,
             "entries": self.entries, "skipped": self.skipped, "sha256": self.sha256,
-            "loaded_at": datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(),
+            "loaded_at": datetime.fromtimestamp(self.loaded_at, UTC).isoformat(),
         }
 
 
@@ -64,7 +79,7 @@ def _utf16(text: str, index: int) -> int:
 
 
 class Engine:
-    __slots__ = ("manifest", "parsed", "lists", "version", "_matcher", "_refs", "_decisions")
+    __slots__ = ("_decisions", "_matcher", "_refs", "lists", "manifest", "parsed", "version")
 
     def __init__(self, manifest: Path, parsed: tuple[ParsedList, ...]) -> None:
         self.manifest = manifest
@@ -105,10 +120,10 @@ class Engine:
                 continue
             old = previous.parsed_list(spec.name) if previous is not None else None
             if old is not None and not force and new.entries < old.entries * (1 - spec.max_drop):
-                errors[spec.name] = [
-                    f"{spec.path}:0: would drop {1 - new.entries / old.entries:.0%} of the "
-                    f"entries ({old.entries} -> {new.entries}; max_drop is {spec.max_drop:.0%}); "
-                    "reload with force to accept"]
+                drop = 1 - new.entries / old.entries
+                errors[spec.name] = [(
+                    f"{spec.path}:0: would drop {drop:.0%} of the entries ({old.entries} -> "
+                    f"{new.entries}; max_drop is {spec.max_drop:.0%}); reload with force to accept")]
         if errors:
             raise ListLoadError(errors)
         return cls(path, tuple(parsed))

@@ -20,9 +20,9 @@ import os
 import re
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from linkguard import psl, urls
 from linkguard.verdict import Action
@@ -86,7 +86,7 @@ class ListSpec:
 @dataclass(frozen=True, slots=True)
 class ParsedList:
     spec: ListSpec
-    keys: frozenset[str] | frozenset[bytes]
+    keys: frozenset[str | bytes]
     entries: int
     skipped: int
     problems: tuple[str, ...]  # why lines were skipped (first MAX_REPORTED_SKIPS)
@@ -297,15 +297,15 @@ def read_list_file(spec: ListSpec) -> tuple[bytes, str]:
             from None
     if (before.st_size, before.st_mtime_ns, before.st_ino) != \
             (after.st_size, after.st_mtime_ns, after.st_ino) or len(data) != before.st_size:
-        raise ListLoadError({spec.name: [f"{spec.path}:0: the file changed while it was read "
-                                         "(still being written?); try again"]})
+        reason = "the file changed while it was read (still being written?); try again"
+        raise ListLoadError({spec.name: [f"{spec.path}:0: {reason}"]})
     return data, data.decode("utf-8", "surrogateescape")
 
 
 def load_list(spec: ListSpec) -> ParsedList:
     """Parse one list. Strict: any bad line fails the load, listing every bad line."""
     data, text = read_list_file(spec)
-    keys: set[str] | set[bytes] = set()
+    keys: set[str | bytes] = set()
     add = keys.add
     entries = skipped = 0
     problems: list[str] = []
@@ -317,7 +317,7 @@ def load_list(spec: ListSpec) -> ParsedList:
             continue
         entries += len(result)
         for key in result:
-            add(key)  # type: ignore[arg-type]
+            add(key)
     if spec.strict and problems:
         raise ListLoadError({spec.name: problems})
     return ParsedList(spec, frozenset(keys), entries, skipped, tuple(problems),

@@ -15,7 +15,7 @@ finds every term in one pass over the decoded URL.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import unquote
 
 import ada_url
@@ -40,7 +40,7 @@ def keyword_text(c: CanonicalURL) -> str:
 
 
 class Matcher:
-    __slots__ = ("domain", "url", "prefix_lists", "url_queries", "sha256", "md5", "keyword")
+    __slots__ = ("domain", "keyword", "md5", "prefix_lists", "sha256", "url", "url_queries")
 
     def __init__(self, lists: Sequence[ParsedList]) -> None:
         """Index `lists`; bit i of a mask stands for lists[i]."""
@@ -61,7 +61,7 @@ class Matcher:
                 table[key] = interned.setdefault(mask, mask)
         self.domain: dict[str, int] = tables["domain"]  # type: ignore[assignment]
         self.url: dict[str, int] = tables["exact"]  # type: ignore[assignment]
-        self.url_queries = any("?" in k for k in self.url)  # type: ignore[operator]
+        self.url_queries = any("?" in k for k in self.url)
         self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
         self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
         self.keyword: ahocorasick.Automaton | None = None

@@ -174,7 +174,7 @@ def _canonical_host(host: str) -> tuple[str, bool] | None:
 _PLAIN_URL = re.compile(
     r"(https?)://((?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*)"
     r"((?:/(?![./])[A-Za-z0-9\-._~!$&'()*+,;=:@]*)*)"
-    r"(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?", re.S)
+    r"(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?", re.DOTALL)
 
 
 def canonicalize(url: str) -> CanonicalURL | None:

@@ -10,8 +10,9 @@ A message's verdict is the worst of its links (block > flag > allow).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 
 class Action(enum.StrEnum):
