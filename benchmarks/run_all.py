@@ -83,9 +83,15 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def target(value: Any, op: str, limit: float, unit: str = "") -> dict[str, Any]:
-    ok = isinstance(value, (int, float)) and (value >= limit if op == ">=" else value <= limit)
-    return {"measured": value, "target": f"{op} {limit:g}{unit}", "pass": ok}
+def target(value: Any, op: str, limit: float, unit: str = "",
+           per_cpu: Any = None) -> dict[str, Any]:
+    def ok(v: Any) -> bool:
+        return isinstance(v, (int, float)) and (v >= limit if op == ">=" else v <= limit)
+
+    out = {"target": f"{op} {limit:g}{unit}", "measured": value, "pass": ok(value)}
+    if per_cpu is not None:
+        out.update(measured_cpu_basis=per_cpu, pass_cpu_basis=ok(per_cpu))
+    return out
 
 
 def dig(doc: dict[str, Any], *path: str) -> Any:
@@ -157,21 +163,35 @@ def main(argv: list[str] | None = None) -> int:
         results.get("service", {})
     m, r = results.get("memory_startup", {}), results.get("reload_under_load", {})
     window = dig(r, "reload_window") or {}
+
+    def per_cpu_ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 3) if isinstance(a, (int, float)) and b else None
+
+    # Each target on two bases: wall clock (the issue's definition: best round, wall time) and
+    # CPU time of the measured process (the same work per CPU-second: on a shared machine the
+    # neighbours' load changes the first and hardly the second). On a quiet machine they agree.
     targets = {
-        "1a_check_url_vs_floor": target(u.get("ratio_big_to_floor"), ">=", 0.5, "x"),
-        "1b_check_url_big_vs_small": target(u.get("ratio_big_to_small"), ">=", 0.9, "x"),
-        "2_check_text_msgs_per_s": target(dig(t, "check_text_msgs_per_s", "best"), ">=", 40_000),
-        "3a_service_check_vs_bare": target(s.get("ratio_check_to_bare"), ">=", 0.8, "x"),
-        "3b_batch_urls_per_s_per_worker": target(s.get("batch_urls_per_s"), ">=", 50_000),
-        "4a_ready_s": target(m.get("ready_s"), "<=", 15, " s"),
+        "1a_check_url_vs_floor": target(
+            u.get("ratio_big_to_floor"), ">=", 0.5, "x",
+            per_cpu_ratio(dig(u, "check_url_big_urls_per_s", "best_per_cpu_second"),
+                          dig(u, "floor_urls_per_s", "best_per_cpu_second"))),
+        "1b_check_url_big_vs_small": target(
+            u.get("ratio_big_to_small"), ">=", 0.9, "x",
+            per_cpu_ratio(dig(u, "check_url_big_urls_per_s", "best_per_cpu_second"),
+                          dig(u, "check_url_small_urls_per_s", "best_per_cpu_second"))),
+        "2_check_text_msgs_per_s": target(
+            dig(t, "check_text_msgs_per_s", "best"), ">=", 40_000, "",
+            dig(t, "check_text_msgs_per_s", "best_per_cpu_second")),
+        "3a_service_check_vs_bare": target(s.get("ratio_check_to_bare"), ">=", 0.8, "x",
+                                           s.get("ratio_check_to_bare_per_cpu")),
+        "3b_batch_urls_per_s_per_worker": target(s.get("batch_urls_per_s"), ">=", 50_000, "",
+                                                 s.get("batch_urls_per_cpu_s")),
+        "4a_ready_s": target(m.get("ready_s"), "<=", 15, " s", m.get("ready_cpu_s")),
         "4b_pss_one_worker_mb": target(m.get("pss_one_worker_mb"), "<=", 1024, " MB"),
         "4c_pss_two_workers_vs_one": target(m.get("ratio_two_to_one"), "<=", 1.5, "x"),
         "5a_reload_failed_requests": target(r.get("failed_requests"), "<=", 0),
         "5b_reload_p99_ms": target(window.get("p99_ms"), "<=", 50, " ms"),
     }
-    targets = {k: v for k, v in targets.items()
-               if {"1": "url", "2": "text", "3": "service", "4": "memory", "5": "reload"}[k[0]]
-               in only}
     doc = {
         "command": "benchmarks/run" + (" --quick" if a.quick else ""),
         "machine": {"cores": common.cores(), "cpu": cpu_model(),
@@ -186,12 +206,23 @@ def main(argv: list[str] | None = None) -> int:
             "check_url_small_urls_per_s": dig(u, "check_url_small_urls_per_s", "best"),
             "check_url_big_to_floor": u.get("ratio_big_to_floor"),
             "check_url_big_to_small": u.get("ratio_big_to_small"),
+            "floor_urls_per_cpu_s": dig(u, "floor_urls_per_s", "best_per_cpu_second"),
+            "check_url_big_urls_per_cpu_s": dig(u, "check_url_big_urls_per_s",
+                                                "best_per_cpu_second"),
+            "check_url_small_urls_per_cpu_s": dig(u, "check_url_small_urls_per_s",
+                                                  "best_per_cpu_second"),
             "check_text_msgs_per_s": dig(t, "check_text_msgs_per_s", "best"),
+            "check_text_msgs_per_cpu_s": dig(t, "check_text_msgs_per_s", "best_per_cpu_second"),
             "service_bare_req_per_s": s.get("bare_req_per_s"),
             "service_check_req_per_s": s.get("check_req_per_s"),
             "service_check_to_bare": s.get("ratio_check_to_bare"),
+            "service_bare_req_per_cpu_s": s.get("bare_req_per_cpu_s"),
+            "service_check_req_per_cpu_s": s.get("check_req_per_cpu_s"),
+            "service_check_to_bare_per_cpu": s.get("ratio_check_to_bare_per_cpu"),
             "batch_urls_per_s_per_worker": s.get("batch_urls_per_s"),
+            "batch_urls_per_cpu_s": s.get("batch_urls_per_cpu_s"),
             "ready_s": m.get("ready_s"),
+            "ready_cpu_s": m.get("ready_cpu_s"),
             "pss_one_worker_mb": m.get("pss_one_worker_mb"),
             "pss_two_workers_mb": m.get("pss_two_workers_mb"),
             "reload_failed_requests": r.get("failed_requests"),
@@ -199,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": targets,
         "all_pass": all(v["pass"] for v in targets.values()),
+        "all_pass_cpu_basis": all(v.get("pass_cpu_basis", v["pass"]) for v in targets.values()),
         "details": results,
         "seconds": round(time.monotonic() - t_start, 1),
     }
