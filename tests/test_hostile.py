@@ -10,7 +10,10 @@ extraction cap, not after the whole message.
 from __future__ import annotations
 
 import json
+import os
+import random
 import select
+import signal
 import socket
 import threading
 import time
@@ -380,14 +383,80 @@ def test_unread_responses_are_dropped_after_send_timeout(svc: LiveService) -> No
         assert received < 100 * len(text), "every answer was delivered"
 
 
+# --- hostile lists (through the admin reload: nothing is ever lost) -------------------------------
+
+@pytest.fixture
+async def admin(aiohttp_client: Any, tmp_path: Path) -> TestClient:
+    manifest = write_lists(tmp_path / "lists", phishing="".join(
+        f"host{i}.example.com\n" for i in range(100)) + "evil.example.com\n")
+    return await aiohttp_client(create_app(settings_for(manifest),
+                                           engine=Engine.from_manifest(manifest)))
+
+
+async def _verdict(client: TestClient, text: str) -> str:
+    resp = await client.post("/v1/check", json={"text": text})
+    return str((await resp.json())["verdict"])
+
+
+async def _reload(client: TestClient, **body: Any) -> tuple[int, Any]:
+    resp = await client.post("/admin/reload", json={"lists": ["phishing"], **body}, headers=AUTH)
+    return resp.status, await resp.json()
+
+
+async def test_hostile_list_files_change_nothing(admin: TestClient, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 100 MB line, binary garbage, a truncated download, a file still being written: each
+    reload is refused with file:line: reason, and the lists loaded before keep serving."""
+    phishing = tmp_path / "lists" / "phishing.txt"
+    good = phishing.read_bytes()
+    version = (await (await admin.get("/readyz")).json())["lists_version"]
+
+    cases = {
+        "100 MB line": good + b"a" * (100 << 20) + b".example.com\n",
+        "binary garbage": random.Random(5).randbytes(1 << 20),
+        "truncated download": b"evil.example.com\nhost1.exam",  # 2 of 101 entries left
+    }
+    for name, data in cases.items():
+        phishing.write_bytes(data)
+        status, body = await _reload(admin)
+        assert status == 422 and body["error"]["code"] == "reload_failed", name
+        assert body["error"]["lists_version"] == version
+        assert all(e.startswith(f"{phishing}:") for e in body["error"]["errors"]), name
+        assert await _verdict(admin, "https://evil.example.com/") == "block", name
+        assert await _verdict(admin, "host7.example.com") == "block", name
+    assert "would drop 98% of the entries" in body["error"]["errors"][0]
+
+    # A file still being written: it grows between the moment it is opened and the end of the
+    # read (simulated: the write lands right after the reader looked at the file's size).
+    import linkguard.lists as lists_module
+    real_fstat = lists_module.os.fstat
+
+    def fstat_then_append(fd: int) -> os.stat_result:
+        result = real_fstat(fd)
+        with phishing.open("ab") as f:
+            f.write(b"late.example.com\n")
+        return result
+
+    phishing.write_bytes(good)
+    monkeypatch.setattr(lists_module.os, "fstat", fstat_then_append)
+    status, body = await _reload(admin)
+    monkeypatch.undo()
+    assert status == 422 and "changed while it was read" in body["error"]["errors"][0]
+    assert await _verdict(admin, "late.example.com") == "allow"  # not loaded half
+
+    # The operator means it: force accepts the truncated list.
+    phishing.write_bytes(b"evil.example.com\n")
+    status, body = await _reload(admin, force=True)
+    assert status == 200 and body["lists_version"] != version
+    assert await _verdict(admin, "host7.example.com") == "allow"
+
+
 # --- fail safe -----------------------------------------------------------------------------------
 
 def test_a_killed_worker_fails_no_request(tmp_path: Path) -> None:
     """`--workers 2`: kill one worker (between requests, as a crash can come at any time);
     clients keep sending on fresh connections, the other worker answers every one of them, and
     the master forks a replacement."""
-    import os
-    import signal
     with live_service(tmp_path, workers=2) as service:
         victim = service.status()["workers"][0]["pid"]
         stop, done = threading.Event(), [0]
