@@ -289,6 +289,21 @@ def test_invalid_bytes_are_400(svc: LiveService, data: bytes) -> None:
 
 # --- slow clients --------------------------------------------------------------------------------
 
+def test_no_second_answer_while_a_refused_body_still_arrives(svc: LiveService) -> None:
+    """After a 413, what the client still sends is the rest of that body (aiohttp reads and
+    drops it for a while), not a slow request head: no 408 follows the 413."""
+    with svc.connect() as sock:
+        sock.sendall(head(length=2 << 20))
+        status, _, _ = read_response(sock)
+        assert status == 413
+        for _ in range(int(HEADER_TIMEOUT * 20)):  # twice header_timeout of body bytes
+            sock.sendall(b"x" * 100)
+            if select.select([sock], [], [], 0.1)[0]:
+                data = sock.recv(65536)
+                assert not data.startswith(b"HTTP/"), data
+                break
+
+
 def test_silent_connection_is_closed(svc: LiveService) -> None:
     with svc.connect() as sock:
         status, headers, body = read_response(sock)  # nothing sent at all

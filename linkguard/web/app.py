@@ -332,7 +332,7 @@ async def _observe_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await handler(request)  # errors_middleware (inside) always returns one
     finally:
         if guard is not None:
-            guard.request_finished()
+            guard.request_finished(body_unread=not request.content.is_eof())
     elapsed = time.perf_counter() - t0
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"

@@ -14,7 +14,9 @@ wraps aiohttp's protocol for one connection and adds the two missing deadlines:
     head deadline passes: answer 408 and close;  send deadline passes: drop the connection
 
 An idle keep-alive connection (nothing sent since the last answer) is left to aiohttp's
-keepalive_timeout. The app's outermost middleware tells the guard when a request starts and ends
+keepalive_timeout, and so are the bytes that follow an answer given before its request's body
+was read (a 413, a 408): aiohttp reads and drops them for up to 10 s (its lingering close) and
+they are no request head. The app's outermost middleware tells the guard when a request starts and ends
 (`request_started` / `request_finished`, found through `transport.get_protocol()`). Only asyncio's
 public protocol interface is used, and nothing here imports aiohttp.
 """
@@ -52,6 +54,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._send: asyncio.TimerHandle | None = None
         self._busy = 0  # requests of this connection the app is handling
         self._paused = False
+        self._lingering = False  # the last request's body was not read to its end
 
     # --- asyncio.Protocol, forwarded to aiohttp ------------------------------------------------
 
@@ -62,7 +65,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._arm_head()  # a connection that never sends a full head is not kept either
 
     def data_received(self, data: bytes) -> None:
-        if not self._busy and self._head is None:
+        if not self._busy and self._head is None and not self._lingering:
             self._arm_head()  # the first bytes of a new request
         self._inner.data_received(data)
 
@@ -93,12 +96,16 @@ class ConnectionGuard(asyncio.Protocol):
     def request_started(self) -> None:
         """The app has a complete request head: the head deadline is over."""
         self._busy += 1
+        self._lingering = False
         if self._head is not None:
             self._head.cancel()
             self._head = None
 
-    def request_finished(self) -> None:
+    def request_finished(self, body_unread: bool = False) -> None:
+        """The app has answered; `body_unread`: before reading the whole body (what follows is
+        the rest of that body, which aiohttp drops, not a new request)."""
         self._busy = max(0, self._busy - 1)
+        self._lingering = body_unread
 
     # --- deadlines ------------------------------------------------------------------------------
 
