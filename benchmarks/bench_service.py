@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -83,7 +82,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int,
     cmd = [*common.pin_prefix(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
            "--timeout", "10s", "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
+    m = re.search(r"^WRKJSON (.*)$", out.stdout, re.MULTILINE)
     if m is None:
         raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
     r = json.loads(m.group(1))

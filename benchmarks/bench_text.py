@@ -16,6 +16,7 @@ import time
 from collections import Counter
 
 import common
+
 from linkguard import Engine
 
 

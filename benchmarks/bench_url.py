@@ -21,8 +21,8 @@ from collections import Counter
 
 import ada_url
 import ahocorasick
-
 import common
+
 from linkguard import Engine
 
 

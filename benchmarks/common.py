@@ -18,8 +18,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -89,15 +90,14 @@ def free_port() -> int:
 def started(cmd: Sequence[str], *, log: str | Path | None = None,
             env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Start `cmd` in a new process group; on exit SIGTERM the group, then SIGKILL it."""
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=env)
-    try:
-        yield proc
-    finally:
-        stop_group(proc)
-        if log:
-            out.close()  # type: ignore[union-attr]
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log, "ab")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+        try:
+            yield proc
+        finally:
+            stop_group(proc)
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
