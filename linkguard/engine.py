@@ -79,7 +79,8 @@ def _utf16(text: str, index: int) -> int:
 
 
 class Engine:
-    __slots__ = ("_decisions", "_matcher", "_refs", "lists", "manifest", "parsed", "version")
+    __slots__ = ("_decisions", "_matcher", "_no_links", "_refs", "lists", "manifest", "parsed",
+                 "version")
 
     def __init__(self, manifest: Path, parsed: tuple[ParsedList, ...]) -> None:
         self.manifest = manifest
@@ -90,6 +91,7 @@ class Engine:
         self._matcher = Matcher(parsed)
         self._refs = tuple(ListRef(p.spec.name, p.spec.action, p.spec.category,
                                    p.spec.overridable) for p in parsed)
+        self._no_links = TextVerdict(Action.ALLOW, (), self.version)
         # mask -> (action, category, lists): there are few distinct masks; computed on demand.
         self._decisions: dict[int, tuple[Action, str | None, tuple[str, ...]]] = {}
 
@@ -143,13 +145,16 @@ class Engine:
         return UrlVerdict(url, canonical, *d)
 
     def _check_tree(self, url: str, depth: int = 0) -> list[UrlVerdict]:
-        """The URL's own verdict, then those of URLs embedded in its query (depth-bounded). A
-        link that leads to a blocked URL is as bad as it: its verdict is the worst of them."""
         c = urls.canonicalize(url)
         if c is None:
             return [UrlVerdict(url, None, Action.ALLOW)]
+        return self._tree(url, c, depth)
+
+    def _tree(self, url: str, c: urls.CanonicalURL, depth: int) -> list[UrlVerdict]:
+        """The URL's own verdict, then those of URLs embedded in its query (depth-bounded). A
+        link that leads to a blocked URL is as bad as it: its verdict is the worst of them."""
         own = self._decide(url, c.text, self._matcher.match(c))
-        if c.query is None or depth >= urls.MAX_EMBED_DEPTH:
+        if not c.query or depth >= urls.MAX_EMBED_DEPTH:
             return [own]
         inner = [v for e in urls.embedded_urls(c) for v in self._check_tree(e, depth + 1)]
         if inner:
@@ -162,16 +167,19 @@ class Engine:
         c = urls.canonicalize(url)
         if c is None:
             return UrlVerdict(url, None, Action.ALLOW)
-        if c.query is not None:
-            return self._check_tree(url)[0]
+        if c.query:
+            return self._tree(url, c, 0)[0]
         return self._decide(url, c.text, self._matcher.match(c))
 
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:
         """Every link in `text` (with its span) plus every URL in `urls` (client-marked
         entities, no span). The message verdict is the worst of its links."""
+        candidates = extract.find_links(text)
+        if not candidates and not urls:
+            return self._no_links  # most messages: one shared, immutable answer
         links: list[LinkVerdict] = []
         ascii_text = text.isascii()
-        for cand in extract.find_links(text):
+        for cand in candidates:
             own, *inner = self._check_tree(cand.url)
             s16, e16 = (cand.start, cand.end) if ascii_text else \
                 (_utf16(text, cand.start), _utf16(text, cand.end))
@@ -179,7 +187,8 @@ class Engine:
             links.extend(LinkVerdict(v) for v in inner)
         for url in urls:
             links.extend(LinkVerdict(v) for v in self._check_tree(url))
-        return TextVerdict(worst(link.action for link in links), tuple(links), self.version)
+        return TextVerdict(worst(link.verdict.action for link in links), tuple(links),
+                           self.version)
 
     def sanitize(self, text: str, replacement: str = DEFAULT_REPLACEMENT) -> Sanitized:
         """The text with every blocked link replaced; offsets in the verdict refer to the input."""

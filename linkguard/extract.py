@@ -34,7 +34,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "find_links"]
@@ -43,8 +43,7 @@ MAX_CANDIDATES = 1000
 _MAX_HOST = 1024  # raw host span, defang tokens included; DNS stops at 253, this bounds work
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):  # immutable; a tuple is made several times faster than a dataclass
     url: str  # refanged, as a browser would receive it; the scheme may be absent
     start: int  # code-point span in the original text: what a renderer would linkify / strip
     end: int

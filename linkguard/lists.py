@@ -231,10 +231,14 @@ def _domain_line(line: str) -> list[str]:
     return [domain_key(line.lower())]
 
 
+_SPACE = re.compile(r"\s")
+
+
 def _url_line(line: str) -> list[str]:
-    if any(c.isspace() for c in line):
+    if _SPACE.search(line):
         raise EntryError("a URL entry cannot contain white space")
-    c = urls.canonicalize(line)
+    full = urls.with_scheme(line)  # with a scheme, an entry already canonical skips the parse
+    c = urls.canonicalize(full) if full is not None else None
     if c is None:
         raise EntryError(f"not a URL a browser would open: {line!r}")
     return [urls.url_entry_key(c)]

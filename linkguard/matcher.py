@@ -40,7 +40,8 @@ def keyword_text(c: CanonicalURL) -> str:
 
 
 class Matcher:
-    __slots__ = ("domain", "keyword", "md5", "prefix_lists", "sha256", "url", "url_queries")
+    __slots__ = ("has_url", "host", "keyword", "md5", "prefix_lists", "sha256", "url",
+                 "url_queries")
 
     def __init__(self, lists: Sequence[ParsedList]) -> None:
         """Index `lists`; bit i of a mask stands for lists[i]."""
@@ -59,9 +60,9 @@ class Matcher:
             for key in parsed.keys:
                 mask = get(key, 0) | bit
                 table[key] = interned.setdefault(mask, mask)
-        self.domain: dict[str, int] = tables["domain"]  # type: ignore[assignment]
         self.url: dict[str, int] = tables["exact"]  # type: ignore[assignment]
         self.url_queries = any("?" in k for k in self.url)
+        self.host, self.has_url = _host_table(tables["domain"], self.url, len(lists))  # type: ignore[arg-type]
         self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
         self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
         self.keyword: ahocorasick.Automaton | None = None
@@ -75,17 +76,29 @@ class Matcher:
     def match(self, c: CanonicalURL) -> int:
         """The mask of every list that matches the canonical URL."""
         mask = 0
-        if self.domain:
-            get = self.domain.get
+        if self.host:
+            # Walk the host from its last label down: every parent of every key is in the table,
+            # so the first miss ends the walk. A clean host costs a probe or two of the table,
+            # however many labels it has and however big the lists are.
+            get = self.host.get
             host = c.host
-            mask = get(host, 0)
-            if not c.is_ip:
-                i = host.find(".")
-                while i >= 0:
-                    mask |= get(host[i + 1:], 0)
-                    i = host.find(".", i + 1)
-        if self.url:
-            mask |= self._url_mask(c)
+            url_start = len(host) - len(c.url_host)
+            urls_here = 0
+            i = -1 if c.is_ip else host.rfind(".")
+            while True:
+                value = get(host[i + 1:])
+                if value is None:
+                    break
+                mask |= value
+                if i + 1 == url_start:
+                    urls_here = value & self.has_url
+                if i < 0:
+                    break
+                i = host.rfind(".", 0, i)
+            if urls_here:
+                mask = (mask & ~self.has_url) | self._url_mask(c)
+            else:
+                mask &= ~self.has_url
         if self.keyword is not None:
             for _end, value in self.keyword.iter(keyword_text(c)):
                 mask |= value
@@ -129,9 +142,29 @@ class Matcher:
         return mask
 
     def sizes(self) -> dict[str, int]:
-        return {"domain": len(self.domain), "url": len(self.url), "sha256": len(self.sha256),
+        return {"host": len(self.host), "url": len(self.url), "sha256": len(self.sha256),
                 "md5": len(self.md5),
                 "keyword": len(self.keyword) if self.keyword is not None else 0}
+
+
+def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
+                ) -> tuple[dict[str, int], int]:
+    """One table for hosts: domain entries' masks, a flag bit (returned) on hosts that have URL
+    entries, and every parent of every host (mask 0), so a walk from the last label down can
+    stop at the first miss. IP literals have no parents."""
+    has_url = 1 << n_lists
+    host = dict(domains)
+    for key in url:
+        h = key[: min(i for i in (key.find("/"), key.find("?"), len(key)) if i >= 0)]
+        host[h] = host.get(h, 0) | has_url
+    for key in list(host):
+        if key.startswith("[") or key.rpartition(".")[2].isdigit():
+            continue
+        i = key.find(".")
+        while i >= 0 and key[i + 1:] not in host:
+            host[key[i + 1:]] = 0
+            i = key.find(".", i + 1)
+    return host, has_url
 
 
 def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:

@@ -73,7 +73,9 @@ class CanonicalURL(NamedTuple):
         return h[4:] if h.startswith("www.") and "." in h[4:] else h
 
 
-def _with_scheme(url: str) -> str | None:
+def with_scheme(url: str) -> str | None:
+    """The URL with "http://" in front when it has no scheme; None for a scheme that is not
+    http(s) (javascript:, mailto:, ftp:)."""
     if url.startswith(("http://", "https://")):
         return url
     m = _SCHEME.match(url)
@@ -193,11 +195,11 @@ def _canonicalize(url: str) -> CanonicalURL | None:
     s = url.strip(_C0_SPACE)
     if "\t" in s or "\n" in s or "\r" in s:
         s = s.translate(_TAB_NEWLINE)  # WHATWG removes them anywhere, even inside the scheme
-    with_scheme = _with_scheme(s) if s else None
-    if with_scheme is None:
+    full = with_scheme(s) if s else None
+    if full is None:
         return None
     try:
-        href = ada_url.normalize_url(with_scheme)
+        href = ada_url.normalize_url(full)
     except ValueError:
         return None
     # ada serialized it: scheme "://" [userinfo "@"] host [":" port] path ["?" query] ["#" frag]

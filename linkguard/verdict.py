@@ -80,10 +80,10 @@ def decide(url: str, canonical: str | None, hits: Iterable[ListRef]) -> UrlVerdi
                       tuple(h.name for h in chosen))
 
 
-@dataclass(frozen=True, slots=True)
-class LinkVerdict:
+class LinkVerdict(NamedTuple):
     """A link found in a message. Offsets are None for links given as `urls` or embedded in
-    another link; `start`/`end` count code points, `*_utf16` UTF-16 code units."""
+    another link; `start`/`end` count code points, `*_utf16` UTF-16 code units. (A NamedTuple,
+    like UrlVerdict: immutable and made once per link.)"""
 
     verdict: UrlVerdict
     start: int | None = None
