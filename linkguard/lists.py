@@ -232,6 +232,7 @@ def _domain_line(line: str) -> list[str]:
 
 
 _SPACE = re.compile(r"\s")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 def _url_line(line: str) -> list[str]:
@@ -255,7 +256,7 @@ def parse_line(spec: ListSpec, line: str) -> list[str] | list[bytes]:
     """The keys of one stripped, non-comment line; raises EntryError with the reason."""
     if len(line) > MAX_LINE_CHARS:
         raise EntryError(f"line longer than {MAX_LINE_CHARS} characters")
-    if "\udc80" <= max(line) and any("\udc80" <= ch <= "\udcff" for ch in line):
+    if not line.isascii() and _UNDECODABLE.search(line):
         raise EntryError("not valid UTF-8")
     if "\x00" in line:
         raise EntryError("contains a NUL byte")
@@ -270,11 +271,13 @@ def parse_line(spec: ListSpec, line: str) -> list[str] | list[bytes]:
 
 def _strip(raw: str) -> str:
     line = raw.strip()
-    if not line or line.startswith("#"):
+    if not line or line[0] == "#":
         return ""
-    for sep in (" #", "\t#"):  # a trailing comment; a '#' inside a URL is not preceded by space
-        line = line.split(sep, 1)[0]
-    return line.rstrip()
+    if "#" in line:
+        for sep in (" #", "\t#"):  # a trailing comment; a URL's '#' follows no white space
+            line = line.split(sep, 1)[0]
+        line = line.rstrip()
+    return line
 
 
 def iter_entries(spec: ListSpec, text: str) -> Iterator[tuple[int, str, list[str] | list[bytes] | EntryError]]:

@@ -155,7 +155,7 @@ def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
     has_url = 1 << n_lists
     host = dict(domains)
     for key in url:
-        h = key[: min(i for i in (key.find("/"), key.find("?"), len(key)) if i >= 0)]
+        h = key.partition("/")[0].partition("?")[0]
         host[h] = host.get(h, 0) | has_url
     for key in list(host):
         if key.startswith("[") or key.rpartition(".")[2].isdigit():
