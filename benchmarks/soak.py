@@ -21,7 +21,8 @@ do file descriptors leak?
    file descriptors of every process (idle and under load, start and end, by kind), and any
    error line of the service log.
 
-Targets: zero failed requests (and every reload applied), PSS growth from start to end < 5 %,
+Targets: zero failed requests (and every reload applied), PSS growth < 5 % (the median of the
+first three measurements against that of the last three: one sample moves by a few %),
 no more file descriptors of any kind in any process at the end than at the start. Exit status 0
 when all three hold.
 """
@@ -33,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import string
 import sys
 import tempfile
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     reloads: list[dict[str, Any]] = []
     warm_up: list[dict[str, float]] = []
-    series: list[float] = []
+    series: list[dict[str, float]] = []
     try:
         startup = server.start()
         url = f"http://127.0.0.1:{server.port}/v1/check"
@@ -107,9 +109,10 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
                 break
             reloads.append(reload(server, tmp, rng, "soak"))
             time.sleep(SETTLE)
-            series.append(memory(server)["pss_total"])
+            series.append(memory(server))
         soak_s = time.monotonic() - t0
-        memory_end, fds_end = memory(server), fds(server)
+        memory_end = series[-1] if series else memory(server)  # 5 s after the last hand-over
+        fds_end = fds(server)
         samples = load.stop()
         time.sleep(2.0)  # the load's connections close
         fds_idle_end = fds(server)
@@ -119,6 +122,12 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
 
     soak = [r for r in reloads if r["phase"] == "soak"]
     growth = {k: pct(memory_start[k], memory_end[k]) for k in memory_start}
+    # One sample moves by a few % with copy-on-write and allocator timing (measured: +-4 % over
+    # 59 reloads with no trend); the target compares the median of the first three measurements
+    # with that of the last three.
+    first = [memory_start["pss_total"], *(m["pss_total"] for m in series[:2])]
+    last = [m["pss_total"] for m in series[-3:]] or [memory_end["pss_total"]]
+    growth_median = pct(statistics.median(first), statistics.median(last))
     leaked = fd_leaks(fds_idle_start, fds_idle_end)
     failed = samples.failed()
     return {
@@ -127,6 +136,7 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
         "startup_s": round(startup, 2),
         "requests": samples.requests(), "failed_requests": failed,
         "failures": samples.failure_kinds(),
+        "failure_times": failure_times(samples.failures, reloads, t0),
         "latency_ms": {k: v for k, v in samples.stats(None).items() if k.endswith("_ms")},
         "reloads": {"count": len(soak), "ok": sum(r["ok"] for r in soak),
                     "new_entry_blocked": sum(r["blocked"] for r in soak),
@@ -136,16 +146,18 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
         "memory_mb": {"before_any_reload_idle": memory_initial,
                       "after_warm_up_reload_1_idle": warm_up[0],
                       "start": memory_start, "end": memory_end, "growth_pct": growth,
-                      "pss_total_series": series,
-                      "pss_total_max_growth_pct": pct(memory_start["pss_total"],
-                                                      max(series, default=0.0)),
+                      "pss_total_growth_pct_median_of_3": growth_median,
+                      "series": {k: [m[k] for m in series]
+                                 for k in ("pss_master", "pss_workers", "pss_total")},
+                      "pss_total_max_growth_pct": pct(memory_start["pss_total"], max(
+                          (m["pss_total"] for m in series), default=memory_start["pss_total"])),
                       "note": "start: 5 s after the 2nd warm-up reload (under load); end and "
                               "series: 5 s after each hand-over, under the same load"},
         "fds": {"idle_start": fds_idle_start, "under_load_start": fds_start,
                 "under_load_end": fds_end, "idle_end": fds_idle_end, "leaked": leaked},
         "log_errors": log_errors,
         "targets": {"zero_failed": failed == 0 and all(r["ok"] and r["blocked"] for r in reloads),
-                    "memory_growth_under_5pct": growth["pss_total"] < MEMORY_TARGET_PCT,
+                    "memory_growth_under_5pct": growth_median < MEMORY_TARGET_PCT,
                     "no_leaked_fds": not leaked},
     }
 
@@ -161,10 +173,23 @@ def reload(server: Server, tmp: Path, rng: random.Random, phase: str) -> dict[st
     t0 = time.monotonic()
     status, body = server.admin("POST", "/admin/reload", {"lists": ["big"]})
     server.wait_old_generation_gone()
-    seconds = time.monotonic() - t0
+    t1 = time.monotonic()
     blocked = server.check(f"https://www.{fresh}/x") == "block"
     return {"phase": phase, "ok": status == 200, "blocked": blocked,
-            "seconds": round(seconds, 2), "version": body.get("lists_version")}
+            "seconds": round(t1 - t0, 2), "window": (t0, t1),
+            "version": body.get("lists_version")}
+
+
+def failure_times(failures: list[tuple[float, float, str]], reloads: list[dict[str, Any]],
+                  t0: float) -> list[dict[str, Any]]:
+    """Each failed request: when (seconds from the soak's start; wrk reports per 1 s run, so a
+    window), its kind, and whether that window overlaps a reload (request to old-gen exit)."""
+    out = []
+    for start, end, kind in failures:
+        overlaps = any(start <= r["window"][1] and end >= r["window"][0] for r in reloads)
+        out.append({"from_s": round(start - t0, 1), "to_s": round(end - t0, 1), "kind": kind,
+                    "during_reload": overlaps})
+    return out
 
 
 def pids(server: Server) -> dict[str, list[int]]:
