@@ -187,8 +187,12 @@ class Engine:
             links.extend(LinkVerdict(v) for v in inner)
         for url in urls:
             links.extend(LinkVerdict(v) for v in self._check_tree(url))
-        return TextVerdict(worst(link.verdict.action for link in links), tuple(links),
-                           self.version)
+        action = worst(link.verdict.action for link in links)
+        if len(candidates) >= extract.MAX_CANDIDATES and action is Action.ALLOW:
+            # Extraction stops at MAX_CANDIDATES: links past it were not checked, so the message
+            # is never simply allowed (padding a message with clean links is no bypass).
+            action = Action.FLAG
+        return TextVerdict(action, tuple(links), self.version)
 
     def sanitize(self, text: str, replacement: str = DEFAULT_REPLACEMENT) -> Sanitized:
         """The text with every blocked link replaced; offsets in the verdict refer to the input."""

@@ -198,3 +198,12 @@ def test_max_drop_is_validated(tmp_path: Path) -> None:
     manifest.write_text(manifest.read_text() + "max_drop = 2\n")
     with pytest.raises(ListLoadError, match="max_drop must be a number from 0 to 1"):
         Engine.from_manifest(manifest)
+
+
+def test_a_message_with_more_links_than_are_checked_is_never_allowed(engine: Engine) -> None:
+    from linkguard.extract import MAX_CANDIDATES
+    padded = " ".join(f"ok{i}.example.org" for i in range(MAX_CANDIDATES)) + " phish.example.com"
+    verdict = engine.check_text(padded)
+    assert len(verdict.links) == MAX_CANDIDATES and verdict.action is Action.FLAG
+    assert engine.check_text(" ".join(f"ok{i}.example.org" for i in range(10))).action \
+        is Action.ALLOW
