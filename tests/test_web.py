@@ -366,3 +366,15 @@ async def test_random_bodies_never_500(client: TestClient) -> None:
         status, body = await raw(client, rng.choice(paths), data)
         assert status in (200, 400, 422), (data, body)
         assert status == 200 or set(body["error"]) >= {"code", "message"}
+
+
+async def test_batch_metrics_count_every_message(client: TestClient) -> None:
+    messages = [{"id": 1, "text": "evil.example.com"}, {"id": 2, "text": "a.evil.example.com"},
+                {"id": 3, "text": "fine"}]
+    status, _ = await post(client, "/v1/check/batch", {"messages": messages})
+    text = await (await client.get("/metrics")).text()
+    assert status == 200
+    for needle in ['linkguard_message_verdicts_total{verdict="block"} 2.0',
+                   'linkguard_message_verdicts_total{verdict="allow"} 1.0',
+                   'linkguard_link_verdicts_total{category="phishing",list="phishing",verdict="block"} 2.0']:
+        assert needle in text, needle

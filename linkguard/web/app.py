@@ -129,6 +129,7 @@ async def check_batch(request: web.Request) -> web.Response:
         raise _invalid(f"messages: {len(messages)} messages; the limit is "
                        f"{settings.max_batch_messages}", code="too_many_messages")
     results = []
+    verdicts = []
     links = 0
     for i, item in enumerate(messages):
         where = f"messages[{i}]."
@@ -143,8 +144,9 @@ async def check_batch(request: web.Request) -> web.Response:
         if links > settings.max_batch_links:  # stop here: the cost of a batch stays bounded
             raise _invalid(f"{where[:-1]}: more than {settings.max_batch_links} links in the "
                            "batch", code="too_many_links")
-        _observe(request, verdict)
+        verdicts.append(verdict)
         results.append({"id": msg_id, **verdict.to_json()})
+    _observe(request, *verdicts)
     return json_response({"results": results})
 
 
@@ -315,9 +317,10 @@ def _engine(request: web.Request) -> Engine:
     return engine
 
 
-def _observe(request: web.Request, verdict: TextVerdict) -> None:
-    request.config_dict[keys.METRICS].observe_links(verdict.action.value, verdict.links)
-    audit_links(request.path, verdict.links)
+def _observe(request: web.Request, *verdicts: TextVerdict) -> None:
+    request.config_dict[keys.METRICS].observe_messages(verdicts)
+    for verdict in verdicts:
+        audit_links(request.path, verdict.links)
 
 
 # --- the outermost middleware: metrics, draining, access log ----------------------------------

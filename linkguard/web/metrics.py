@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter as Counter_
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +30,7 @@ from prometheus_client import (
 
 if TYPE_CHECKING:
     from linkguard.engine import Engine
-    from linkguard.verdict import LinkVerdict
+    from linkguard.verdict import TextVerdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -94,12 +96,21 @@ class Metrics:
     def client_timeout(self, phase: str) -> None:
         self.client_timeouts.labels(phase).inc()
 
-    def observe_links(self, action: str, links: tuple[LinkVerdict, ...]) -> None:
-        self.messages.labels(action).inc()
-        for link in links:
-            v = link.verdict
-            for name in v.lists:
-                self.verdicts.labels(name, v.category or "", v.action.value).inc()
+    def observe_messages(self, verdicts: Iterable[TextVerdict]) -> None:
+        """Count messages and matched links, one increment per label set: in multiprocess mode
+        each increment is a file write, and a batch holds up to a thousand messages."""
+        messages: Counter_[str] = Counter_()
+        links: Counter_[tuple[str, str, str]] = Counter_()
+        for verdict in verdicts:
+            messages[verdict.action.value] += 1
+            for link in verdict.links:
+                v = link.verdict
+                for name in v.lists:
+                    links[(name, v.category or "", v.action.value)] += 1
+        for action, n in messages.items():
+            self.messages.labels(action).inc(n)
+        for labels, n in links.items():
+            self.verdicts.labels(*labels).inc(n)
 
     def observe_load(self, engine: Engine | None, ok: bool, at: float | None = None) -> None:
         """A load or reload attempt finished; `engine` is what serves now."""
