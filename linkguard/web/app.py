@@ -131,6 +131,7 @@ async def check_batch(request: web.Request) -> web.Response:
     results = []
     verdicts = []
     links = 0
+    engine = _engine(request)
     for i, item in enumerate(messages):
         where = f"messages[{i}]."
         msg = _object(item, f"messages[{i}]")
@@ -139,7 +140,7 @@ async def check_batch(request: web.Request) -> web.Response:
             raise _invalid(f"{where}id: expected a string or an integer")
         if isinstance(msg_id, str):
             msg_id = _clean(msg_id)
-        verdict = _message(request, msg, where)
+        verdict = _message(request, msg, where, settings=settings, engine=engine)
         links += len(verdict.links)
         if links > settings.max_batch_links:  # stop here: the cost of a batch stays bounded
             raise _invalid(f"{where[:-1]}: more than {settings.max_batch_links} links in the "
@@ -245,10 +246,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _message(request: web.Request, msg: dict[str, Any], where: str) -> TextVerdict:
-    """Bound one message ({"text", "urls"}) and check it."""
-    settings = request.config_dict[keys.SETTINGS]
-    text = _string(request, msg, "text", where)
+def _message(request: web.Request, msg: dict[str, Any], where: str, *,
+             settings: Settings | None = None, engine: Engine | None = None) -> TextVerdict:
+    """Bound one message ({"text", "urls"}) and check it. A batch passes the settings and the
+    engine it took once (one lists version for the whole batch, no lookups per message)."""
+    settings = settings or request.config_dict[keys.SETTINGS]
+    text = _string(request, msg, "text", where, settings)
     raw_urls = msg.get("urls")
     if text is None and raw_urls is None:
         raise _invalid(f"{where or 'body'}: give text, urls or both")
@@ -264,26 +267,28 @@ def _message(request: web.Request, msg: dict[str, Any], where: str) -> TextVerdi
                 raise _invalid(f"{where}urls[{i}]: longer than {settings.max_url_chars} "
                                "characters", code="url_too_long")
             urls.append(_clean(url))
-    verdict = _engine(request).check_text(text or "", urls)
-    _check_link_count(request, verdict, where)
+    verdict = (engine or _engine(request)).check_text(text or "", urls)
+    _check_link_count(request, verdict, where, settings)
     return verdict
 
 
-def _check_link_count(request: web.Request, verdict: TextVerdict, where: str) -> None:
+def _check_link_count(request: web.Request, verdict: TextVerdict, where: str,
+                      settings: Settings | None = None) -> None:
     # Links found in the text count too: a renderer must not get a partial answer.
-    limit = request.config_dict[keys.SETTINGS].max_links_per_message
+    limit = (settings or request.config_dict[keys.SETTINGS]).max_links_per_message
     if len(verdict.links) > limit:
         raise _invalid(f"{where or 'body'}: {len(verdict.links)} links in the message; "
                        f"the limit is {limit}", code="too_many_links")
 
 
-def _string(request: web.Request, data: dict[str, Any], key: str, where: str) -> str | None:
+def _string(request: web.Request, data: dict[str, Any], key: str, where: str,
+            settings: Settings | None = None) -> str | None:
     value = data.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise _invalid(f"{where}{key}: expected a string, got {_json_type(value)}")
-    limit = request.config_dict[keys.SETTINGS].max_text_chars
+    limit = (settings or request.config_dict[keys.SETTINGS]).max_text_chars
     if len(value) > limit:
         raise _invalid(f"{where}{key}: {len(value)} characters; the limit is {limit}",
                        code="text_too_long")
