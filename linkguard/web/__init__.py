@@ -10,4 +10,8 @@
     supervisor.py  the master process: one socket, builds engines, forks worker generations
     worker.py      one worker process: serves the inherited socket, drains on request
     server.py      run(args): `linkguard serve`
+    guard.py       per-connection deadlines for slow clients (head, body, send)
+    shim.py        the link shim: POST /v1/rewrite, GET /go (signed, re-checked at click time)
+    console.py     the admin console at /admin/ui (login, CSRF, lists, reload, test box)
+    pages.py       escaping HTML helpers for the shim's and console's pages
 """
