@@ -25,6 +25,7 @@ is running, so a child never inherits a lock held by another thread.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import logging
@@ -361,6 +362,7 @@ class Master:
                               swap.started)
         for w in old:
             self._drain(w, "drain")
+        _malloc_trim()  # the old engine is gone from the master: return its memory
         self.handover = Handover(swap.request, result, {w.pid for w in old},
                                  time.monotonic() + _HANDOVER_TIMEOUT)
         self._finish_handover()
@@ -422,6 +424,13 @@ class Master:
             try:
                 parent.close()
                 self._close_in_child()
+                # A new generation is forked while the master still holds the old engine. Let
+                # go of it here, so that its memory is returned (its tables are unmapped) rather
+                # than kept, unused, for the life of this worker.
+                self.holder = holder
+                self.swap = None
+                gc.collect()
+                _malloc_trim()
                 code = worker_mod.main(self.settings, self.sock, child, holder,
                                        self.admin_sock)
             except BaseException:
@@ -472,6 +481,14 @@ class Master:
 
 def _noop(signum: int, frame: Any) -> None:
     pass
+
+
+def _malloc_trim() -> None:
+    """Give freed heap memory back to the system (glibc); elsewhere a no-op."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _kill(pid: int, sig: int) -> None:
