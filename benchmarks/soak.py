@@ -9,7 +9,7 @@ do file descriptors leak?
    start"); then steady POST /v1/check load starts (wrk in back-to-back 1 s runs, else an
    aiohttp client; 1 message in 100 carries a blocked link) and a second reload runs under it;
    5 s later memory is measured ("start"). The first reloads legitimately add memory: the master
-   keeps the previous engine while a new generation is forked (docs/service.md, "Memory"), and
+   keeps the previous engine while a new generation is forked (the HTTP service section of README.md, "Memory"), and
    the allocator of the thread that builds engines keeps its arenas; measured here, resident
    memory settles after the second reload (the figures after each warm-up reload are printed);
 3. for --seconds: every 10 s one entry of the list is replaced (a new feed of the same size)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Markdown table of docs/performance.md, from the JSON document of `benchmarks/run`.
+"""The Markdown table of the Performance section of README.md, from the JSON document of `benchmarks/run`.
 
     benchmarks/run --out run.json && python benchmarks/table.py run.json
 """

@@ -69,7 +69,7 @@ class Settings:
     send_timeout: float = 30.0
     log_level: str = "info"
     access_log: bool = False  # one JSON line per request; off by default (hot path)
-    # Link shim (docs/console.md): /v1/rewrite wraps links in <public_base_url>/go?u=...&s=...
+    # Link shim (the link shim and console section of README.md): /v1/rewrite wraps links in <public_base_url>/go?u=...&s=...
     # Unset: the origin the request came to (fine on one machine; set it behind a proxy).
     public_base_url: str | None = None
     # The HMAC key signing /go links, and the one it replaced (still accepted, for rotation).

@@ -10,7 +10,7 @@ Not here:
 - `ignored_auth` and `missing_required_header` (admin requests without the token): admin auth
   has its own tests (test_web_admin.py, test_admin_listener.py), and from one address they would
   soon turn every admin request into a 429 from the wrong-token back-off.
-- The HTML console under /admin/ui (docs/console.md): only "no 5xx" is checked there; its
+- The HTML console under /admin/ui (the link shim and console section of README.md): only "no 5xx" is checked there; its
   redirects to the login form and its answers to undeclared methods are not in the JSON
   contract.
 """

@@ -1,4 +1,4 @@
-"""The admin console: one server-rendered page under /admin/ui (docs/console.md).
+"""The admin console: one server-rendered page under /admin/ui (the link shim and console section of README.md).
 
     GET  /admin/ui/         the console (no session: 303 to the login form)
     GET  /admin/ui/login    the login form

@@ -1,4 +1,4 @@
-"""The link shim: links are checked again when they are clicked (docs/console.md).
+"""The link shim: links are checked again when they are clicked (the link shim and console section of README.md).
 
 A link clean when a message was sent can be listed an hour later (the IWF list grows by about a
 thousand URLs a day), so renderers can send links through the shim, like Facebook's l.php,
