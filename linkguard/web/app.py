@@ -151,7 +151,8 @@ async def check_batch(request: web.Request) -> web.Response:
     return json_response({"results": results})
 
 
-async def sanitize(request: web.Request) -> web.Response:
+async def read_text_and_replacement(request: web.Request) -> tuple[str, str]:
+    """The body of /v1/sanitize and /v1/rewrite: {"text", "replacement"?}, bounded."""
     data = _object(await read_json(request), "body")
     text = _string(request, data, "text", "")
     if text is None:
@@ -163,7 +164,12 @@ async def sanitize(request: web.Request) -> web.Response:
         raise _invalid("replacement: expected a string")
     if len(replacement) > MAX_REPLACEMENT_CHARS:
         raise _invalid(f"replacement: longer than {MAX_REPLACEMENT_CHARS} characters")
-    result = _engine(request).sanitize(text, _clean(replacement))
+    return text, _clean(replacement)
+
+
+async def sanitize(request: web.Request) -> web.Response:
+    text, replacement = await read_text_and_replacement(request)
+    result = _engine(request).sanitize(text, replacement)
     _check_link_count(request, result.verdict, "")
     _observe(request, result.verdict)
     return json_response(result.to_json())

@@ -44,20 +44,9 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from linkguard.config import Settings
-from linkguard.engine import DEFAULT_REPLACEMENT
 from linkguard.verdict import Action, LinkVerdict, Sanitized
 from linkguard.web import keys
-from linkguard.web.app import (
-    MAX_REPLACEMENT_CHARS,
-    _check_link_count,
-    _clean,
-    _engine,
-    _invalid,
-    _object,
-    _observe,
-    _string,
-    read_json,
-)
+from linkguard.web.app import _check_link_count, _engine, _observe, read_text_and_replacement
 from linkguard.web.errors import ApiError, json_response
 from linkguard.web.metrics import Metrics
 from linkguard.web.pages import Markup, escape, page, render
@@ -205,17 +194,7 @@ def setup_shim(app: web.Application, settings: Settings, metrics: Metrics) -> No
 # --- POST /v1/rewrite -----------------------------------------------------------------------
 
 async def rewrite(request: web.Request) -> web.Response:
-    data = _object(await read_json(request), "body")
-    text = _string(request, data, "text", "")
-    if text is None:
-        raise _invalid("text: required")
-    replacement = data.get("replacement", DEFAULT_REPLACEMENT)
-    if replacement is None:
-        replacement = DEFAULT_REPLACEMENT
-    if not isinstance(replacement, str):
-        raise _invalid("replacement: expected a string")
-    if len(replacement) > MAX_REPLACEMENT_CHARS:
-        raise _invalid(f"replacement: longer than {MAX_REPLACEMENT_CHARS} characters")
+    text, replacement = await read_text_and_replacement(request)
     shim = request.config_dict[SHIM]
     base = shim.base_url or _request_origin(request)
     verdict = _engine(request).check_text(text)
@@ -228,7 +207,7 @@ async def rewrite(request: web.Request) -> web.Response:
     for link in verdict.links:
         if link.start is not None and link.end is not None:
             if link.action is Action.BLOCK:
-                out += (text[pos:link.start], _clean(replacement))
+                out += (text[pos:link.start], replacement)
                 pos = link.end
                 removed += 1
             elif ((target := _shimmable(text, link)) is not None
