@@ -43,6 +43,9 @@ WEB_SCHEMES = frozenset({"http", "https"})
 # Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
 _ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
 _ESCAPE_TABLE = [_ESCAPE.get(b, chr(b)) for b in range(0x100)]
+# In the path, '?' too: a decoded "%3F" would otherwise start a query when the canonical URL is
+# read again (Safe Browsing's list leaves it out; its canonical form then does not read back).
+_PATH_ESCAPE_TABLE = [*_ESCAPE_TABLE[:0x3F], "%3F", *_ESCAPE_TABLE[0x40:]]
 # Bounds for hostile input: unescaping stops when stable, or after this many rounds (each round
 # shortens the string, so the bound only matters for megabyte inputs).
 _MAX_UNESCAPE_ROUNDS = 1024
@@ -96,16 +99,15 @@ def _unescape_fully(s: str) -> bytes:
     return b
 
 
-def _escape(b: bytes) -> str:
-    return "".join([_ESCAPE_TABLE[c] for c in b]) if not b.isascii() or _needs_escape(b) \
-        else b.decode("ascii")
+def _escape(b: bytes, table: list[str] = _ESCAPE_TABLE,
+            needs: re.Pattern[bytes] | None = None) -> str:
+    if b.isascii() and (needs or _NEEDS_ESCAPE).search(b) is None:
+        return b.decode("ascii")
+    return "".join([table[c] for c in b])
 
 
 _NEEDS_ESCAPE = re.compile(rb"[\x00-\x20#%\x7f]")
-
-
-def _needs_escape(b: bytes) -> bool:
-    return _NEEDS_ESCAPE.search(b) is not None
+_NEEDS_PATH_ESCAPE = re.compile(rb"[\x00-\x20#%?\x7f]")
 
 
 def _resolve_path(b: bytes) -> bytes:
@@ -130,7 +132,7 @@ def _resolve_path(b: bytes) -> bytes:
 def canonical_path(path: str) -> str:
     if "%" not in path and "//" not in path and "/." not in path:
         return path  # already canonical: ada resolved dot segments and escaped the rest
-    return _escape(_resolve_path(_unescape_fully(path)))
+    return _escape(_resolve_path(_unescape_fully(path)), _PATH_ESCAPE_TABLE, _NEEDS_PATH_ESCAPE)
 
 
 def canonical_query(query: str) -> str:
