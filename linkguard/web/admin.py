@@ -116,28 +116,42 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
     from linkguard.web.console import is_console_request
     if is_console_request(request):  # the console logs in with the token, then uses a session
         return await handler(request)
-    backoff = request.config_dict[ADMIN_BACKOFF]
-    metrics = request.config_dict[keys.METRICS]
-    client = client_address(request)
-    wait = backoff.wait(client)
-    if wait > 0:
-        metrics.auth_failures.labels("429").inc()
-        seconds = math.ceil(wait)
+    seconds = backoff_seconds(request)
+    if seconds:
         response = error_response(429, "too_many_requests", "too many wrong admin tokens from "
                                   f"this address; try again in {seconds} s")
         response.headers["Retry-After"] = str(seconds)
         return response
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    # surrogateescape: header bytes that are not UTF-8 still compare (and fail), never raise.
-    # Digests of both sides: the comparison takes the same time whatever the lengths.
-    presented = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
-    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented, expected):
-        backoff.failed(client)
-        metrics.auth_failures.labels("401").inc()
+    if not token_matches(request, given if scheme.lower() == "bearer" else None):
         raise ApiError(401, "unauthorized", "missing or wrong bearer token")
-    backoff.succeeded(client)
     return await handler(request)
+
+
+def backoff_seconds(request: web.Request) -> int:
+    """How long this client must wait before it may present a token again (0: it may now).
+    One budget per address for the bearer header and the console's login form."""
+    wait = request.config_dict[ADMIN_BACKOFF].wait(client_address(request))
+    if wait <= 0:
+        return 0
+    request.config_dict[keys.METRICS].auth_failures.labels("429").inc()
+    return math.ceil(wait)
+
+
+def token_matches(request: web.Request, given: str | None) -> bool:
+    """Is `given` the admin token? Records the outcome for the back-off and the metrics."""
+    # surrogateescape: bytes that are not UTF-8 still compare (and fail), never raise.
+    # Digests of both sides: the comparison takes the same time whatever the lengths.
+    presented = hashlib.sha256((given or "").strip().encode("utf-8", "surrogateescape")).digest()
+    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
+    ok = given is not None and hmac.compare_digest(presented, expected)
+    backoff = request.config_dict[ADMIN_BACKOFF]
+    if ok:
+        backoff.succeeded(client_address(request))
+    else:
+        backoff.failed(client_address(request))
+        request.config_dict[keys.METRICS].auth_failures.labels("401").inc()
+    return ok
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -32,7 +32,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -46,7 +45,7 @@ from linkguard.config import Settings
 from linkguard.engine import Engine
 from linkguard.verdict import Action
 from linkguard.web import keys
-from linkguard.web.admin import ADMIN_BACKOFF, client_address
+from linkguard.web.admin import backoff_seconds, token_matches
 from linkguard.web.errors import Handler
 from linkguard.web.pages import Markup, escape, join, page, render, security_headers
 from linkguard.web.state import ControlUnavailable
@@ -227,25 +226,14 @@ async def login(request: web.Request) -> web.Response:
         return _csrf_failed(request)
     # The admin API's back-off (admin.py): wrong tokens per client address, one budget for the
     # bearer header and this form, so the form is no faster way to guess.
-    backoff = request.config_dict[ADMIN_BACKOFF]
-    metrics = request.config_dict[keys.METRICS]
-    client = client_address(request)
-    wait = backoff.wait(client)
-    if wait > 0:
-        metrics.auth_failures.labels("429").inc()
-        seconds = math.ceil(wait)
+    seconds = backoff_seconds(request)
+    if seconds:
         response = _login_page(request, 429, "Too many wrong tokens from this address: "
                                              f"try again in {seconds} s.")
         response.headers["Retry-After"] = str(seconds)
         return response
-    # Digests of both sides: the comparison takes the same time whatever the lengths.
-    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
-    given = hashlib.sha256(form.get("token", "").strip().encode("utf-8", "surrogateescape"))
-    if not hmac.compare_digest(given.digest(), expected):
-        backoff.failed(client)
-        metrics.auth_failures.labels("401").inc()
+    if not token_matches(request, form.get("token", "")):
         return _login_page(request, 401, "Wrong token.")
-    backoff.succeeded(client)
     lifetime = request.config_dict[keys.SETTINGS].console_session_seconds
     sid = secrets.token_urlsafe(18)
     expires = str(int(time.time() + lifetime))
