@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.liveserver import _ports, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,27 +34,6 @@ DEADLINE = 60.0
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason=f"{CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)")
-
-
-def _listening_port(log: Path) -> int | None:
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "listening":
-            return int(record["port"])
-    return None
-
-
-def _wait(what: str, probe: Any) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _ready(base: str) -> bool:
@@ -73,10 +53,11 @@ def service(tmp_path: Path) -> Iterator[str]:
         proc = subprocess.Popen([sys.executable, "-m", "linkguard", "serve", "--port", "0"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        port = _wait("the listening log line", lambda: _listening_port(log) or (
-            proc.poll() is not None and pytest.fail(f"serve exited:\n{log.read_text()}")))
+        port = wait_for(lambda: _ports(log)[0] or (
+            proc.poll() is not None and pytest.fail(f"serve exited:\n{log.read_text()}")),
+            "the listening log line")
         base = f"http://127.0.0.1:{port}"
-        _wait("/readyz", lambda: _ready(base))
+        wait_for(lambda: _ready(base), "/readyz")
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.liveserver import _ports, wait_for
 from tests.webfixtures import AUTH, TOKEN, write_lists
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,25 +47,8 @@ class Service:
         return body  # type: ignore[no-any-return]
 
 
-def wait_for(predicate: Any, what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def listening_port(log: Path) -> int | None:
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "listening":
-            return int(record["port"])
-    return None
+    return _ports(log)[0]
 
 
 @contextlib.contextmanager
