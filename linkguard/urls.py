@@ -43,9 +43,10 @@ WEB_SCHEMES = frozenset({"http", "https"})
 # Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
 _ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
 _ESCAPE_TABLE = [_ESCAPE.get(b, chr(b)) for b in range(0x100)]
-# In the path, '?' too: a decoded "%3F" would otherwise start a query when the canonical URL is
-# read again (Safe Browsing's list leaves it out; its canonical form then does not read back).
-_PATH_ESCAPE_TABLE = [*_ESCAPE_TABLE[:0x3F], "%3F", *_ESCAPE_TABLE[0x40:]]
+# In the path, '?' and '\' too: a decoded "%3F" would start a query, and a decoded "%5C" would be
+# a slash, when the canonical URL is read again (WHATWG section 4.4, special-scheme paths); Safe
+# Browsing's list leaves them out, and its canonical form then does not read back as itself.
+_PATH_ESCAPE_TABLE = [{0x3F: "%3F", 0x5C: "%5C"}.get(b, e) for b, e in enumerate(_ESCAPE_TABLE)]
 # Bounds for hostile input: unescaping stops when stable, or after this many rounds (each round
 # shortens the string, so the bound only matters for megabyte inputs).
 _MAX_UNESCAPE_ROUNDS = 1024
@@ -107,7 +108,7 @@ def _escape(b: bytes, table: list[str] = _ESCAPE_TABLE,
 
 
 _NEEDS_ESCAPE = re.compile(rb"[\x00-\x20#%\x7f]")
-_NEEDS_PATH_ESCAPE = re.compile(rb"[\x00-\x20#%?\x7f]")
+_NEEDS_PATH_ESCAPE = re.compile(rb"[\x00-\x20#%?\\\x7f]")
 
 
 def _resolve_path(b: bytes) -> bytes:
