@@ -138,11 +138,11 @@ def _canonicalize(url: str) -> urls.CanonicalURL | None:
     host = _canonical_host(hostish)
     if host is None:
         return None
-    # The path is unescaped already: canonical_path has only dot segments and repeated slashes
-    # left to do. Docs: "Do not apply these path canonicalizations to the query parameters".
-    path = _escape(slash + path) or "/"
+    # The path is unescaped already: only dot segments and repeated slashes are left to do. Docs: "Do not apply these path canonicalizations to the query parameters".
+    path = slash + path
     if "//" in path or "/." in path:
-        path = urls.canonical_path(path)
+        path = urls.resolve_path(path)
+    path = _escape(path) or "/"
     q = _escape(query) if question else None
     text = f"{scheme}://{host}{path}" + ("" if q is None else "?" + q)
     return urls.CanonicalURL(text=text, scheme=scheme, host=host, path=path, query=q,

@@ -130,6 +130,12 @@ def _resolve_path(b: bytes) -> bytes:
     return b"/" + b"/".join(out)
 
 
+def resolve_path(path: str) -> str:
+    """Dot segments and repeated slashes of an already unescaped path, one character per byte
+    (Latin-1), nothing else (Safe Browsing's own canonicalizer escapes afterwards)."""
+    return _resolve_path(path.encode("latin-1")).decode("latin-1")
+
+
 def canonical_path(path: str) -> str:
     if "%" not in path and "//" not in path and "/." not in path:
         return path  # already canonical: ada resolved dot segments and escaped the rest
