@@ -57,13 +57,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             metrics.observe_load(holder.engine, True)
         control = in_process
 
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[_observe_middleware, errors_middleware])
-    app[keys.SETTINGS] = settings
-    app[keys.HOLDER] = holder
-    app[keys.CONTROL] = control
-    app[keys.METRICS] = metrics
-    app[keys.SERVING] = serving or ServingState()
+    app = _base_app(settings, holder, control, metrics, serving or ServingState())
     app[keys.OPENAPI] = resources.files("linkguard.web").joinpath("openapi.json").read_bytes()
     if holder.engine is None and not holder.errors and isinstance(control, InProcessControl):
         app.cleanup_ctx.append(_load_at_startup)
@@ -92,14 +86,21 @@ def create_admin_root(settings: Settings, *, engine_holder: EngineHolder, contro
     from linkguard.web.admin import create_admin_app
     token = settings.resolved_admin_token()
     assert token, "the admin listener needs a token"
+    app = _base_app(settings, engine_holder, control, metrics, serving)
+    app.add_subapp("/admin", create_admin_app(token))
+    return app
+
+
+def _base_app(settings: Settings, holder: EngineHolder, control: Control, metrics: Metrics,
+              serving: ServingState) -> web.Application:
+    """What the public app and the admin listener's app share: limits, middlewares, state."""
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[_observe_middleware, errors_middleware])
     app[keys.SETTINGS] = settings
-    app[keys.HOLDER] = engine_holder
+    app[keys.HOLDER] = holder
     app[keys.CONTROL] = control
     app[keys.METRICS] = metrics
     app[keys.SERVING] = serving
-    app.add_subapp("/admin", create_admin_app(token))
     return app
 
 
