@@ -168,6 +168,7 @@ async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.s
     await stop.wait()
     await drain(listeners, serving, settings.drain_timeout,
                 lambda: channel.send({"op": "draining"}))
+    metrics.flush()  # the counts of the last second, before this process's file is final
     await channel.close()
     return 0
 
