@@ -29,7 +29,7 @@ from linkguard.config import Settings
 from linkguard.engine import DEFAULT_REPLACEMENT, Engine
 from linkguard.verdict import TextVerdict
 from linkguard.web import keys
-from linkguard.web.errors import ApiError, Handler, error_response, errors_middleware, json_response
+from linkguard.web.errors import ApiError, Handler, error_for, error_response, json_response
 from linkguard.web.guard import guard_of
 from linkguard.web.logs import audit_links
 from linkguard.web.metrics import CONTENT_TYPE, Metrics
@@ -95,7 +95,7 @@ def _base_app(settings: Settings, holder: EngineHolder, control: Control, metric
               serving: ServingState) -> web.Application:
     """What the public app and the admin listener's app share: limits, middlewares, state."""
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[_observe_middleware, errors_middleware])
+                          middlewares=[_middleware])
     app[keys.SETTINGS] = settings
     app[keys.HOLDER] = holder
     app[keys.CONTROL] = control
@@ -220,9 +220,13 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
     try:
         # Bounded in size by client_max_size (also when chunked), and in time: a body sent
-        # slowly (slowloris) must not hold the connection and its buffer for ever.
-        async with asyncio.timeout(settings.body_timeout):
+        # slowly (slowloris) must not hold the connection and its buffer for ever. A body
+        # already received whole (most are: one packet) needs no timer.
+        if request.content.is_eof():
             body = await request.read()
+        else:
+            async with asyncio.timeout(settings.body_timeout):
+                body = await request.read()
     except TimeoutError:
         request.config_dict[keys.METRICS].client_timeout("body")
         raise ApiError(408, "request_timeout", f"request body not received within "
@@ -242,7 +246,7 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
     except UnicodeDecodeError as e:
         raise ApiError(400, "invalid_json", f"body is not UTF-8 (byte {e.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
     except ValueError as e:  # JSONDecodeError, and ints over Python's digit limit
@@ -251,6 +255,9 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # NaN, Infinity: not JSON
 
 
 def _message(request: web.Request, msg: dict[str, Any], where: str, *,
@@ -309,6 +316,8 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _clean(s: str) -> str:
+    if s.isascii():
+        return s
     return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
 
 
@@ -335,16 +344,18 @@ def _observe(request: web.Request, *verdicts: TextVerdict) -> None:
         audit_links(request.path, verdict.links)
 
 
-# --- the outermost middleware: metrics, draining, access log ----------------------------------
+# --- the one middleware: errors, metrics, draining, access log -------------------------------
 
 @web.middleware
-async def _observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     t0 = time.perf_counter()
     guard = guard_of(request.transport)  # the slow-client guard of this connection (guard.py)
     if guard is not None:
         guard.request_started()
     try:
-        response = await handler(request)  # errors_middleware (inside) always returns one
+        response = await handler(request)
+    except Exception as e:  # noqa: BLE001 -- every error is a JSON answer (errors.py)
+        response = error_for(request, e)
     finally:
         if guard is not None:
             guard.request_finished(body_unread=not request.content.is_eof())

@@ -1,7 +1,8 @@
 """Every error the service answers is JSON: {"error": {"code", "message"}}.
 
-The middleware maps aiohttp's own HTTP errors (404 unknown route, 405, 413 from the body limit)
-to that shape and turns anything unexpected into a logged 500, so no exception reaches aiohttp.
+`error_for` (called by the app's middleware) maps aiohttp's own HTTP errors (404 unknown route,
+405, 413 from the body limit) to that shape and turns anything unexpected into a logged 500, so
+no exception reaches aiohttp.
 """
 
 from __future__ import annotations
@@ -40,24 +41,21 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return error_response(e.status, e.code, e.message, **e.extra)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        resp = error_response(e.status, _CODES.get(e.status, "error"), _message(e))
+def error_for(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON answer for an exception a handler raised; re-raises an HTTP redirect."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        resp = error_response(exc.status, _CODES.get(exc.status, "error"), _message(exc))
         for name in ("Allow", "WWW-Authenticate"):
-            if name in e.headers:
-                resp.headers[name] = e.headers[name]
+            if name in exc.headers:
+                resp.headers[name] = exc.headers[name]
         return resp
-    except Exception:
-        log.exception("unhandled error", extra={"fields": {"path": request.path,
-                                                           "method": request.method}})
-        return error_response(500, "internal_error", "internal error")
+    log.error("unhandled error", exc_info=exc,
+              extra={"fields": {"path": request.path, "method": request.method}})
+    return error_response(500, "internal_error", "internal error")
 
 
 def _message(e: web.HTTPException) -> str:
