@@ -119,6 +119,8 @@ _SPACE = re.compile(r"\s")
 _NUMERIC = re.compile(r"(?i:0x[0-9a-f]*|[0-9]+)")  # WHATWG: a host ending in a number is IPv4
 _OCTET = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]")
 _ASCII_TLD = re.compile(r"(?i:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")  # RFC 1123 2.1: alphabetic
+# Most hosts: ASCII labels of letters, digits and inner '-' (63 at most), an alphabetic last one.
+_PLAIN_HOST = re.compile(r"(?:[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?\.)+[A-Za-z]{2,63}")
 
 
 @functools.cache
@@ -211,8 +213,12 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
         host = unquote(raw)
         ok = "%" not in host and _host_end(host, 0, len(host), schemeful)[0] == len(host)
         return (end, -1) if ok else (-1, end)
+    # twitter-text: a TLD is not followed by [0-9A-Za-z@+-] ("name.al+x@foo.com" is mail).
+    whole = view[end:end + 1] not in ("@", "+")
+    if whole and _PLAIN_HOST.fullmatch(raw) and raw[raw.rfind(".") + 1:].lower() in _tlds():
+        return end, -1  # the common case, as the general one below would find it
     if raw.isascii() and "[" not in raw and "(" not in raw and "{" not in raw:
-        labels, seps = raw.split("."), None  # the common case: plain dots
+        labels, seps = raw.split("."), None  # plain dots
     else:
         parts = _DOT_SPLIT.split(raw)
         labels, seps = parts[::2], parts[1::2]
@@ -228,8 +234,6 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
                          and (view.startswith("/", end) or _PORT.match(view, end))):
             return end, -1
         return -1, offset(last)
-    # twitter-text: a TLD is not followed by [0-9A-Za-z@+-] ("name.al+x@foo.com" is mail).
-    whole = view[end:end + 1] not in ("@", "+")
     found = -1
     for k in range(last, 0, -1):
         n = _tld_len(labels[k], whole or k < last)

@@ -7,6 +7,7 @@ misses that must not be extracted or must not take extra characters.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,17 @@ def test_ignorables_around_text_change_nothing(text: str, ignorable: str) -> Non
     padded = find_links(ignorable + text + ignorable)
     assert [c.url for c in padded] == [c.url for c in plain]
     assert [(c.start, c.end) for c in padded] == [(c.start + 1, c.end + 1) for c in plain]
+
+
+HOST_FRAGMENTS = ["a", "b1", "x-y", "-", "_", ".", ".", "com", "co", "uk", "org", "zz", "xn--p1ai",
+                  "A", "COM", "9", "@", "+", "/", "a" * 63, "b" * 64, " ", "http://"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(HOST_FRAGMENTS), max_size=25).map("".join))
+def test_plain_host_shortcut_changes_nothing(text: str) -> None:
+    """The fast path for plain ASCII hosts finds what the general host rules find."""
+    fast = find_links(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(extract, "_PLAIN_HOST", re.compile(r"(?!)"))  # never matches: always general
+        assert find_links(text) == fast
