@@ -14,7 +14,7 @@ differences, each because a blocker must see what a browser would open:
   Default_Ignorable code points (zero-width, soft hyphen, bidi controls: UAX-44; UTS-46 ignores
   most) and fullwidth ASCII (its NFKC form, one code point for one).
 - userinfo (`http://good.com@evil.com`), IPv4/IPv6 literals, percent-encoded hosts, '\' for
-  '/', extra slashes after the scheme, a trailing root dot and `//host` in markup belong to the
+  '/', one slash or many after the scheme, a trailing root dot and `//host` in markup belong to the
   link (WHATWG URL parsing).
 - Schemeless hosts may be Greek or Cyrillic too (UTS-39 confusables: "еvil.com" is one host).
 - Square brackets in a path or query only when balanced: `[http://a.com/x](http://b.com)` and
@@ -71,7 +71,7 @@ _CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
     r"(?<![0-9A-Za-z@$#\uff20\uff03])"
     r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
-    r"(?P<sep>(?::|\[:\])[/\\]{2,16}|\[://\])"  # WHATWG: http: takes any run of / and \
+    r"(?P<sep>(?::|\[:\])[/\\]{1,16}|\[://\])"  # WHATWG: http: takes any run of / and \
     # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}@)?"
