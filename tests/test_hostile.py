@@ -329,10 +329,13 @@ def test_slowloris_head_is_cut_off_while_still_sending(svc: LiveService) -> None
         assert closed_by_server(sock)
 
 
-def test_slow_body_is_408(svc: LiveService) -> None:
-    payload = json.dumps({"text": "x" * 200}).encode()
+@pytest.mark.parametrize(("path", "payload"), [
+    ("/v1/check", json.dumps({"text": "x" * 200}).encode()),
+    ("/admin/ui/login", b"token=" + b"x" * 200),  # the console's forms are bounded too
+])
+def test_slow_body_is_408(svc: LiveService, path: str, payload: bytes) -> None:
     with svc.connect() as sock:
-        sock.sendall(head(length=len(payload)))
+        sock.sendall(head(path, length=len(payload)))
         sent = 0
         for byte in payload:
             sock.send(bytes([byte]))

@@ -211,9 +211,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 # --- parsing and bounds ------------------------------------------------------------------------
 
-async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
-    """The body as JSON: 413 over the size limit, 415 not JSON, 400 not parseable.
-    An empty body reads as {} where `allow_empty` (POST /admin/reload means "all lists")."""
+async def read_body(request: web.Request) -> bytes:
+    """The body, bounded: 413 over the size limit, 408 not received within body_timeout, 400
+    when the client goes away. aiohttp keeps it, so `request.post()` after this reads no more."""
     settings = request.config_dict[keys.SETTINGS]
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -235,6 +235,13 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes") from None
     except (ConnectionError, ClientPayloadError) as e:  # the client went away mid-body
         raise ApiError(400, "invalid_body", f"could not read the request body: {e}") from None
+    return body
+
+
+async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
+    """The body as JSON: 413 over the size limit, 415 not JSON, 400 not parseable.
+    An empty body reads as {} where `allow_empty` (POST /admin/reload means "all lists")."""
+    body = await read_body(request)
     if allow_empty and not body.strip():
         return {}
     ctype = request.content_type

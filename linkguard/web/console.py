@@ -46,6 +46,7 @@ from linkguard.engine import Engine
 from linkguard.verdict import Action
 from linkguard.web import keys
 from linkguard.web.admin import backoff_seconds, token_matches
+from linkguard.web.app import read_body
 from linkguard.web.errors import Handler
 from linkguard.web.pages import Markup, escape, join, page, render, security_headers
 from linkguard.web.state import ControlUnavailable
@@ -161,7 +162,9 @@ async def _stray_path_middleware(request: web.Request, handler: Handler) -> web.
 
 
 async def _form(request: web.Request) -> MultiDict[str] | None:
-    """The form's text fields; None when the body is not a readable form."""
+    """The form's text fields; None when the body is not a readable form. The body is read
+    bounded in size and time first, as every body is (a slow one is a 408)."""
+    await read_body(request)
     try:
         data = await request.post()
     except (ValueError, web.HTTPException, ClientPayloadError, ConnectionError):
