@@ -1,12 +1,33 @@
-"""Test-wide settings. Under CI (CI=true) hypothesis is derandomized: a CI run is repeatable, and
+"""Test-wide settings and fixtures. Under CI (CI=true) hypothesis is derandomized: a CI run is repeatable, and
 new inputs are explored by the developers' runs and by fuzz/run, not by chance in CI."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestClient
 from hypothesis import settings
+
+from linkguard.engine import Engine
+from linkguard.web.app import create_app
+from tests.webfixtures import settings_for, write_lists
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    """The small list set of tests/webfixtures.py, in this test's tmp_path."""
+    return write_lists(tmp_path / "lists")
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, manifest: Path) -> TestClient:
+    """The app on `manifest`, its engine loaded (no admin token unless settings_for adds one)."""
+    return await aiohttp_client(create_app(settings_for(manifest),
+                                           engine=Engine.from_manifest(manifest)))

@@ -20,7 +20,7 @@ from linkguard.config import load_settings
 from linkguard.engine import Engine
 from linkguard.web import console
 from linkguard.web.app import create_app
-from tests.webfixtures import AUTH, TOKEN, settings_for, write_lists
+from tests.webfixtures import AUTH, TOKEN, settings_for
 
 UI = "/admin/ui/"
 
@@ -72,17 +72,6 @@ def csrf_of(page: str) -> str:
     m = re.search(r'name="csrf" value="([^"]+)"', page)
     assert m, page
     return m.group(1)
-
-
-@pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    return write_lists(tmp_path / "lists")
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, manifest: Path) -> TestClient:
-    return await aiohttp_client(create_app(settings_for(manifest),
-                                           engine=Engine.from_manifest(manifest)))
 
 
 @pytest.fixture

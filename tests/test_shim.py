@@ -20,18 +20,13 @@ from linkguard.engine import Engine
 from linkguard.web.app import create_app
 from linkguard.web.shim import BurstLimiter, sign, web_url
 from linkguard.web.state import EngineHolder
-from tests.webfixtures import AUTH, settings_for, write_lists
+from tests.webfixtures import AUTH, settings_for
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 GOOD = "https://good.example.org/page?x=1"  # on no list
 BAD = "https://evil.example.com/login"  # the phishing (block) list
 FLAGGED = "https://casino.example.net/"  # the spam (flag) list, by keyword
-
-
-@pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    return write_lists(tmp_path / "lists")
 
 
 async def client_for(aiohttp_client: Any, manifest: Path, **changes: Any) -> TestClient:

@@ -20,17 +20,6 @@ from tests.webfixtures import settings_for, write_lists
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    return write_lists(tmp_path / "lists")
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, manifest: Path) -> TestClient:
-    engine = Engine.from_manifest(manifest)
-    return await aiohttp_client(create_app(settings_for(manifest), engine=engine))
-
-
 async def post(client: TestClient, path: str, body: Any) -> tuple[int, Any]:
     resp = await client.post(path, json=body)
     return resp.status, await resp.json()

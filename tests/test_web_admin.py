@@ -14,17 +14,6 @@ from linkguard.web.app import create_app
 from tests.webfixtures import AUTH, TOKEN, settings_for, write_lists
 
 
-@pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    return write_lists(tmp_path / "lists")
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, manifest: Path) -> TestClient:
-    return await aiohttp_client(create_app(settings_for(manifest),
-                                           engine=Engine.from_manifest(manifest)))
-
-
 async def verdict(client: TestClient, text: str) -> str:
     resp = await client.post("/v1/check", json={"text": text})
     assert resp.status == 200
