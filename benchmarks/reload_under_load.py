@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,28 +66,39 @@ end
 """
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--entries", type=int, default=1_000_000)
+def add_load_args(p: argparse.ArgumentParser) -> None:
+    """The options this script and soak.py share."""
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--reload-after", type=float, default=3.0, help="seconds of load first")
-    p.add_argument("--tail", type=float, default=3.0, help="seconds of load after the reload")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (lists, server log)")
-    args = p.parse_args()
+
+
+def run_in_tempdir(args: argparse.Namespace, prefix: str,
+                   run: Callable[[argparse.Namespace, str, Path], dict[str, Any]]
+                   ) -> dict[str, Any]:
+    """run(args, client, tmp) with the load client picked and a temp dir; prints the result."""
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"
-
-    tmp = Path(tempfile.mkdtemp(prefix="linkguard-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         result = run(args, client, tmp)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--entries", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--reload-after", type=float, default=3.0, help="seconds of load first")
+    p.add_argument("--tail", type=float, default=3.0, help="seconds of load after the reload")
+    add_load_args(p)
+    result = run_in_tempdir(p.parse_args(), "linkguard-bench-", run)
     ok = result["failed_requests"] == 0 and result["reload"]["ok"]
     return 0 if ok else 1
 

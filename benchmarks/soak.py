@@ -33,18 +33,23 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import string
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from reload_under_load import PythonLoad, Server, WrkLoad, write_lists
+from reload_under_load import (
+    PythonLoad,
+    Server,
+    WrkLoad,
+    add_load_args,
+    run_in_tempdir,
+    write_lists,
+)
 
 RELOAD_EVERY = 10.0
 SETTLE = 5.0  # seconds of load after a hand-over before memory is measured
@@ -55,22 +60,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=180.0, help="soak length (default 180)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--connections", type=int, default=16)
     p.add_argument("--entries", type=int, default=50_000)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir (lists, server log)")
-    args = p.parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-    tmp = Path(tempfile.mkdtemp(prefix="linkguard-soak-"))
-    try:
-        result = run(args, client, tmp)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(result, indent=2))
+    add_load_args(p)
+    result = run_in_tempdir(p.parse_args(), "linkguard-soak-", run)
     return 0 if all(result["targets"].values()) else 1
 
 
