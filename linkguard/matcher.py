@@ -27,6 +27,14 @@ from linkguard.urls import CanonicalURL
 
 INDEXES = ("domain", "prefix", "exact", "keyword", "sha256", "md5")
 
+# A key that is not a str (no lookup is ever None), in the host and URL tables from the start.
+# CPython (3.11+) keeps a dict whose keys are all str without their hashes, so every probe that
+# meets another key reads that key's object for its hash: one more cache miss per probe in a
+# table of millions. One key of another type gives the layout that keeps hashes in the entries
+# (a missed probe of the 1.5M-key host table: 360 -> 250 ns, for 8 more bytes an entry). Added
+# after the str keys it would rebuild the table, at twice the size.
+_NOT_A_KEY = None
+
 
 def keyword_text(c: CanonicalURL) -> str:
     """Host, path and query, percent-decoded and lowercased; IDN hosts also in Unicode."""
@@ -45,7 +53,9 @@ class Matcher:
 
     def __init__(self, lists: Sequence[ParsedList]) -> None:
         """Index `lists`; bit i of a mask stands for lists[i]."""
+        # The host and URL tables start with a key that is not a str: see _NOT_A_KEY.
         tables: dict[str, dict[object, int]] = {name: {} for name in INDEXES}
+        tables["domain"][_NOT_A_KEY] = tables["exact"][_NOT_A_KEY] = 0
         interned: dict[int, int] = {}
         self.prefix_lists = 0
         for i, parsed in enumerate(lists):
@@ -61,10 +71,8 @@ class Matcher:
                 mask = get(key, 0) | bit
                 table[key] = interned.setdefault(mask, mask)
         self.url: dict[str, int] = tables["exact"]  # type: ignore[assignment]
-        self.url_queries = any("?" in k for k in self.url)
+        self.url_queries = any("?" in k for k in self.url if k is not _NOT_A_KEY)
         self.host, self.has_url = _host_table(tables["domain"], self.url, len(lists))  # type: ignore[arg-type]
-        self.host = _keep_hashes_inline(self.host)
-        self.url = _keep_hashes_inline(self.url)
         self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
         self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
         self.keyword: ahocorasick.Automaton | None = None
@@ -149,18 +157,6 @@ class Matcher:
                 "keyword": len(self.keyword) if self.keyword is not None else 0}
 
 
-def _keep_hashes_inline(table: dict[str, int]) -> dict[str, int]:
-    """The table with one more key, not a str (None: no lookup is ever None). CPython (3.11+)
-    keeps a dict whose keys are all str without their hashes, so every probe that meets another
-    key reads that key's object for its hash: one more cache miss per probe in a table of
-    millions. A key of another type gives the layout that keeps hashes in its entries (a missed
-    probe of the 1.5M-key host table: 360 -> 250 ns, for 8 more bytes an entry). The non-str key
-    goes in first: added last, it would rebuild the table at twice the size."""
-    out: dict[str, int] = {None: 0}  # type: ignore[dict-item]
-    out.update(table)
-    return out
-
-
 def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
                 ) -> tuple[dict[str, int], int]:
     """One table for hosts: domain entries' masks, a flag bit (returned) on hosts that have URL
@@ -169,10 +165,12 @@ def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
     has_url = 1 << n_lists
     host = dict(domains)
     for key in url:
+        if key is _NOT_A_KEY:
+            continue
         h = key.partition("/")[0].partition("?")[0]
         host[h] = host.get(h, 0) | has_url
     for key in list(host):
-        if key.startswith("[") or key.rpartition(".")[2].isdigit():
+        if key is _NOT_A_KEY or key.startswith("[") or key.rpartition(".")[2].isdigit():
             continue
         i = key.find(".")
         while i >= 0 and key[i + 1:] not in host:
