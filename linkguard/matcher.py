@@ -37,8 +37,11 @@ _NOT_A_KEY = None
 
 
 def keyword_text(c: CanonicalURL) -> str:
-    """Host, path and query, percent-decoded and lowercased; IDN hosts also in Unicode."""
+    """Host, path and query, percent-decoded and lowercased; IDN hosts also in Unicode. A query
+    with '+' is there twice, the second time with '+' read as a space (form encoding)."""
     text = c.host + unquote(c.path if c.query is None else c.path + "?" + c.query)
+    if c.raw_query is not None and "+" in c.raw_query:  # as sent: %2B is a plus, not a space
+        text += " " + unquote(c.raw_query.replace("+", " "))
     if "xn--" in c.host:
         try:
             text = ada_url.idna_to_unicode(c.host) + " " + text

@@ -320,23 +320,33 @@ def expressions(c: CanonicalURL) -> list[str]:
 
 # ---- URLs embedded in a query ----------------------------------------------------------------
 
-_EMBEDDED = re.compile(r"(?i)(?:https?:|www\.)")
+_EMBEDDED = re.compile(r"(?i)(?:https?:|www\.|//)")
 
 
 def embedded_urls(c: CanonicalURL) -> list[str]:
     """Query values that are URLs themselves (`/go?u=https%3A%2F%2Fevil.com`), decoded until
-    they read as one (a redirector may encode them several times)."""
+    they read as one (a redirector may encode them several times), and that form decoded once
+    more if it still reads as one and differs: what a redirector opens after its framework has
+    decoded the query (`u=https:%2F%2Fevil.com` is https://evil.com, `u=https://a.com%40b.com`
+    is b.com). Leading spaces and '+' go (a Location header loses them); `//host` is
+    https://host. At most two forms a value, so a chain of redirectors stays a small tree."""
     if not c.query or _EMBEDDED.search(c.query) is None:
         return []  # the canonical query is fully decoded: no URL in it, none in any value
-    out = []
+    out: list[str] = []
     for part in (c.raw_query or "").split("&"):
         value = part.partition("=")[2] or part
-        for _ in range(MAX_EMBED_DEPTH + 1):
-            if _EMBEDDED.match(value):
-                out.append(value.strip(_C0_SPACE))
+        found = 0
+        for _ in range(MAX_EMBED_DEPTH + 2):
+            url = value.lstrip("+").strip(_C0_SPACE)
+            if _EMBEDDED.match(url):
+                url = "https:" + url if url.startswith("//") else url
+                if url not in out:
+                    out.append(url)
+                found += 1
+            elif found:
                 break
             decoded = unquote(value.replace("+", " "))
-            if decoded == value:
+            if found == 2 or decoded == value:
                 break
             value = decoded
     return out

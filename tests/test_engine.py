@@ -111,7 +111,10 @@ def test_embedding_depth_is_bounded(engine: Engine) -> None:
     for _ in range(10):
         url = "http://r.example.org/?u=" + url.replace("%", "%25").replace(":", "%3A") \
             .replace("/", "%2F").replace("?", "%3F").replace("=", "%3D")
-    assert len(engine.check_text("", urls=[url]).links) <= 4
+    # Each level holds two forms (decoded until it reads as a URL, and once more): a tree of
+    # at most 1 + 2 + 4 + 8 verdicts, however deep the chain.
+    links = engine.check_text("", urls=[url]).links
+    assert 4 <= len(links) <= 15
 
 
 def test_sanitize_replaces_only_blocked_links(engine: Engine) -> None:
