@@ -208,11 +208,11 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
     already judged keeps the scan linear."""
     raw = view[start:end]
     if "%" in raw:
-        # Only after a scheme. WHATWG decodes a host once, then parses it: http://evil%2Ecom
-        # is evil.com. Judged whole, as decoded; a '%' left over is a failure.
-        host = unquote(raw)
-        ok = "%" not in host and _host_end(host, 0, len(host), schemeful)[0] == len(host)
-        return (end, -1) if ok else (-1, end)
+        # Only after a scheme. WHATWG decodes a host once, then parses it (IDNA maps or drops
+        # what was escaped: http://evil%2Ecom, http://evil.com%E2%80%8B are evil.com): the
+        # whole span is the host, and the canonicalizer, as a browser, decides if it is one.
+        # A '%' left after decoding is a failure (http://%2565vil.com).
+        return (end, -1) if "%" not in unquote(raw) else (-1, end)
     # twitter-text: a TLD is not followed by [0-9A-Za-z@+-] ("name.al+x@foo.com" is mail).
     whole = view[end:end + 1] not in ("@", "+")
     if whole and _PLAIN_HOST.fullmatch(raw) and raw[raw.rfind(".") + 1:].lower() in _tlds():
