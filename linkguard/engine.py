@@ -181,9 +181,22 @@ class Engine:
         ascii_text = text.isascii()
         for cand in candidates:
             own, *inner = self._check_tree(cand.url)
-            s16, e16 = (cand.start, cand.end) if ascii_text else \
-                (_utf16(text, cand.start), _utf16(text, cand.end))
-            links.append(LinkVerdict(own, cand.start, cand.end, s16, e16))
+            end = cand.end
+            if cand.whole is not None:
+                # The token taken whole may open another page: if that is worse, so is the link.
+                # A link that is not allowed spans the whole token (sanitize removes all of it).
+                if own.action is not Action.BLOCK:
+                    whole = self._check_tree(cand.whole)
+                    top = max(whole, key=lambda v: v.action.severity)
+                    if top.action.severity > own.action.severity:
+                        own = UrlVerdict(own.url, own.canonical, top.action, top.category,
+                                         top.lists)
+                        inner += whole
+                if own.action is not Action.ALLOW:
+                    end = cand.whole_end
+            s16, e16 = (cand.start, end) if ascii_text else \
+                (_utf16(text, cand.start), _utf16(text, end))
+            links.append(LinkVerdict(own, cand.start, end, s16, e16))
             links.extend(LinkVerdict(v) for v in inner)
         for url in urls:
             links.extend(LinkVerdict(v) for v in self._check_tree(url))

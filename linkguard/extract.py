@@ -47,6 +47,12 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
     url: str  # refanged, as a browser would receive it; the scheme may be absent
     start: int  # code-point span in the original text: what a renderer would linkify / strip
     end: int
+    # The link as a linkifier that takes the whole white-space delimited token makes it (and as
+    # a browser opens the token pasted whole), when the token goes on past `end` with more than
+    # closing punctuation: "http://good.com)@evil.com/" (WHATWG: host evil.com), a path in a
+    # script twitter-text stops at ("http://a.com/日本/../x" opens /x). It ends at `whole_end`.
+    whole: str | None = None
+    whole_end: int = 0
 
 
 # ---- patterns ------------------------------------------------------------------------------
@@ -77,9 +83,11 @@ _CANDIDATE = re.compile(
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}@)?"
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
-    # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail).
-    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03_\-./{_LATIN}]))"
-    rf"(?P<host>{_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
+    # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
+    # but for the '_' or '__' that opens Markdown emphasis at the start of a word ("_evil.com_").
+    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-./{_LATIN}])"
+    r"(?<![^\s_]_)(?<![^\s]__)(?<!___))"
+    rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
 )
 _SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
 
@@ -98,6 +106,11 @@ _QUERY = re.compile(rf"\?(?:{_Q}|\[(?!/){_Q}*+\])*+")
 _QUERY_STRIP = "!?*'@();:+$%.,~|"  # query chars that are not validUrlQueryEndingChars
 _AFTER_ROOT_DOT = ("/", "\\", "?", "#")
 _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
+# What ends a token without being part of a link taken whole: closing punctuation and quotes,
+# Markdown emphasis, and their CJK forms.
+_TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
+_MAX_WHOLE = 4096  # a token taken whole is cut here: the work per candidate stays bounded
+_AUTHORITY_END = re.compile(r"[/\\?#]")
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
 _MAYBE = re.compile(rf"[:(\[\uff1a{_DOTS}](?:(?<![(\[])|(?i:dot)[)\]])")
@@ -305,6 +318,19 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     return f"{scheme}://{m[_USERINFO] or ''}{host}{rest}", m.start(), end
 
 
+def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, int, int] | None:
+    """After a scheme with no link by the rules above, a token whose authority holds an '@'
+    is the link a browser opens ("http://a(b)@evil.com/", or over 256 characters before the
+    '@': WHATWG's host follows the last '@'): the token taken whole."""
+    s = m.end(_SEP)
+    stop = s + len(view[s:min(token_end, s + _MAX_WHOLE)].rstrip(_TOKEN_TAIL))
+    delimiter = _AUTHORITY_END.search(view, s, stop)
+    if view.find("@", s, delimiter.start() if delimiter else stop) < 0:
+        return None
+    scheme = "https" if m[_SCHEME][-1] in "sS" else "http"
+    return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
+
+
 def find_links(text: str) -> list[Candidate]:
     """Link candidates in `text`, in order of appearance, non-overlapping. Never raises."""
     if not isinstance(text, str) or ("." not in text and not _MAYBE.search(text)):
@@ -324,13 +350,32 @@ def find_links(text: str) -> list[Candidate]:
         while m := _CANDIDATE.search(view, pos, token_end):
             url, start, pos = _candidate(view, m)
             if url is None:
-                continue
+                if m[_SCHEME] is None or (found := _userinfo_link(view, m, token_end)) is None:
+                    continue
+                url, start, pos = found
+            whole, stop = None, 0
+            if pos < token_end:
+                stop = pos + len(view[pos:min(token_end, start + _MAX_WHOLE)].rstrip(_TOKEN_TAIL))
+                if stop > pos:
+                    whole = url + _DEFANG.sub(".", view[pos:stop])
+                else:
+                    stop = 0
             if len(view) == len(text):
-                out.append(Candidate(url, start, pos))
+                out.append(Candidate(url, start, pos, whole, stop))
             else:
                 table = table or _offsets(text)
-                out.append(Candidate(url, _orig(start, *table), _orig(pos - 1, *table) + 1))
+                out.append(Candidate(url, _orig(start, *table), _orig(pos - 1, *table) + 1,
+                                     whole, _orig(stop - 1, *table) + 1 if whole else 0))
             if len(out) == MAX_CANDIDATES:
-                return out
+                return _clamp_whole(out)
         pos = max(pos, token_end)
+    return _clamp_whole(out)
+
+
+def _clamp_whole(out: list[Candidate]) -> list[Candidate]:
+    """A token taken whole ends where the next link of the same token starts: spans never
+    overlap (a renderer strips each one once)."""
+    for i in range(len(out) - 1):
+        if out[i].whole is not None and out[i].whole_end > out[i + 1].start:
+            out[i] = out[i]._replace(whole_end=out[i + 1].start)
     return out

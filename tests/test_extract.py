@@ -198,6 +198,10 @@ def _check_invariants(text: str, got: list[Candidate]) -> None:
         assert end <= c.start < c.end <= len(text)
         assert c.url and not any(ch.isspace() for ch in c.url)
         end = c.end
+        if c.whole is not None:  # the token taken whole reaches past the link, not past the next
+            assert c.end <= c.whole_end <= len(text) and c.whole.startswith(c.url)
+            assert not any(ch.isspace() for ch in c.whole)
+            end = c.whole_end
 
 
 FRAGMENTS = ["http://", "hxxps[:]//", "//", "www", "example", "a", "1", ".", ".", "[.]", "(.)",

@@ -267,10 +267,12 @@ def test_hostile_text_verdicts(svc: LiveService) -> None:
                  "bidi-and-zero-width"):
         status, body = svc.request("POST", "/v1/check", {"text": HOSTILE_TEXTS[name]})
         assert status == 200 and body["verdict"] == "block", name
-    # Nesting is followed to MAX_EMBED_DEPTH and no further: a chain never costs more than that.
+    # Nesting is followed to MAX_EMBED_DEPTH and no further, two forms of a value a level (as
+    # it reads as a URL, and decoded once more): a chain never costs more than that tree.
     status, body = svc.request("POST", "/v1/check",
                                {"text": HOSTILE_TEXTS["embedded-past-the-depth-cap"]})
-    assert status == 200 and len(body["links"]) == 1 + urls.MAX_EMBED_DEPTH
+    assert status == 200
+    assert 1 + urls.MAX_EMBED_DEPTH <= len(body["links"]) <= 2 ** (urls.MAX_EMBED_DEPTH + 1) - 1
     status, body = svc.request("POST", "/v1/check",
                                {"text": _nested("https://evil.example.com/", 3)})
     assert body["verdict"] == "block"

@@ -36,6 +36,16 @@ def test_matching_table(tmp_path: Path, kind: str, entry: str, url: str, expecte
         assert verdict.lists == ("l",) and verdict.category == "test"
 
 
+@pytest.mark.parametrize(("kind", "entry", "text", "expected", "sanitized"),
+                         read_tsv("text_matching.tsv"), ids=lambda v: v[:40])
+def test_text_matching_table(tmp_path: Path, kind: str, entry: str, text: str, expected: str,
+                             sanitized: str) -> None:
+    engine = one_list_engine(tmp_path, kind, entry)
+    verdict = engine.check_text(text)
+    assert verdict.action.value == {"match": "block", "miss": "allow"}[expected], verdict
+    assert engine.sanitize(text).text == (text if sanitized == "-" else sanitized)
+
+
 LABEL = st.sampled_from(["a", "b", "evil", "www", "x1", "com", "net", "co", "uk"])
 HOST = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
 PATH = st.lists(st.sampled_from(["u", "abc", "abcd", "x", "77", ""]), max_size=3).map(
