@@ -319,15 +319,21 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
 
 
 def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, int, int] | None:
-    """After a scheme with no link by the rules above, a token whose authority holds an '@'
-    is the link a browser opens ("http://a(b)@evil.com/", or over 256 characters before the
-    '@': WHATWG's host follows the last '@'): the token taken whole."""
-    s = m.end(_SEP)
+    """After a scheme, or a schemeless "www.", with no link by the rules above, a token whose
+    authority holds an '@' is the link a browser opens ("http://a(b)@evil.com/", 300 characters
+    before the '@', "www.good.com@evil.com/x" as a GFM www autolink: WHATWG's host follows the
+    last '@'): the token taken whole."""
+    if m[_SCHEME] is not None:
+        s = m.end(_SEP)
+        scheme = "https" if m[_SCHEME][-1] in "sS" else "http"
+    elif view[m.start():m.start() + 4].lower() == "www.":
+        s, scheme = m.start(), "http"
+    else:
+        return None
     stop = s + len(view[s:min(token_end, s + _MAX_WHOLE)].rstrip(_TOKEN_TAIL))
     delimiter = _AUTHORITY_END.search(view, s, stop)
     if view.find("@", s, delimiter.start() if delimiter else stop) < 0:
         return None
-    scheme = "https" if m[_SCHEME][-1] in "sS" else "http"
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
 
 
@@ -350,7 +356,7 @@ def find_links(text: str) -> list[Candidate]:
         while m := _CANDIDATE.search(view, pos, token_end):
             url, start, pos = _candidate(view, m)
             if url is None:
-                if m[_SCHEME] is None or (found := _userinfo_link(view, m, token_end)) is None:
+                if (found := _userinfo_link(view, m, token_end)) is None:
                     continue
                 url, start, pos = found
             whole, stop = None, 0
