@@ -175,7 +175,8 @@ class Engine:
         """Every link in `text` (with its span) plus every URL in `urls` (client-marked
         entities, no span). The message verdict is the worst of its links."""
         candidates = extract.find_links(text)
-        if not candidates and not urls:
+        hidden = extract.markup_links(text, candidates)  # made by a Markdown/HTML renderer
+        if not candidates and not urls and not hidden:
             return self._no_links  # most messages: one shared, immutable answer
         links: list[LinkVerdict] = []
         ascii_text = text.isascii()
@@ -198,7 +199,7 @@ class Engine:
                 (_utf16(text, cand.start), _utf16(text, end))
             links.append(LinkVerdict(own, cand.start, end, s16, e16))
             links.extend(LinkVerdict(v) for v in inner)
-        for url in urls:
+        for url in (*urls, *hidden):
             links.extend(LinkVerdict(v) for v in self._check_tree(url))
         action = worst(link.verdict.action for link in links)
         if len(candidates) >= extract.MAX_CANDIDATES and action is Action.ALLOW:
@@ -208,8 +209,15 @@ class Engine:
         return TextVerdict(action, tuple(links), self.version)
 
     def sanitize(self, text: str, replacement: str = DEFAULT_REPLACEMENT) -> Sanitized:
-        """The text with every blocked link replaced; offsets in the verdict refer to the input."""
+        """The text with every blocked link replaced; offsets in the verdict refer to the input.
+        A blocked link that only a Markdown or HTML renderer makes (extract.markup_links) has
+        no place in the text to cut: then the whole text is replaced."""
         verdict = self.check_text(text)
+        if verdict.action is Action.BLOCK:
+            hidden = extract.markup_links(text)
+            if any(link.start is None and link.action is Action.BLOCK
+                   and link.verdict.url in hidden for link in verdict.links):
+                return Sanitized(replacement, verdict, 1)
         out: list[str] = []
         pos = removed = 0
         for link in verdict.links:

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import html
 import re
 import unicodedata
 from typing import NamedTuple
 from urllib.parse import unquote
 
-__all__ = ["MAX_CANDIDATES", "Candidate", "find_links"]
+__all__ = ["MAX_CANDIDATES", "Candidate", "find_links", "markup_links"]
 
 MAX_CANDIDATES = 1000
 _MAX_HOST = 1024  # raw host span, defang tokens included; DNS stops at 253, this bounds work
@@ -376,6 +377,39 @@ def find_links(text: str) -> list[Candidate]:
                 return _clamp_whole(out)
         pos = max(pos, token_end)
     return _clamp_whole(out)
+
+
+# What a Markdown or HTML renderer decodes in a link before a browser sees it: character
+# references (&#46; &period;), CommonMark backslash escapes (evil\.com), and in an attribute
+# value or a <...> link destination, tabs and newlines (dropped) and spaces (%20).
+_MARKUP_HINT = re.compile(r"[&\\]|href|src|\]\(<", re.IGNORECASE)
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_ATTRIBUTE = re.compile(r"""((?:href|src)\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_POINTY = re.compile(r"(\]\(<)([^<>\n]*)(>)")
+
+
+def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
+    """Links a Markdown or HTML renderer would make that are not in `find_links(text)`:
+    `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href="http://ev&#10;il.com/">`,
+    `[x](<http://good.com @evil.com>)`. They have no span in the text (what a renderer shows is
+    not what was typed); a message that holds one is judged by it all the same. `found`:
+    find_links(text), when the caller has it."""
+    if not isinstance(text, str) or _MARKUP_HINT.search(text) is None:
+        return []
+    decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], text)
+    decoded = _ATTRIBUTE.sub(lambda m: m[1] + m[2] + _attribute_value(m[3]) + m[2], decoded)
+    decoded = html.unescape(_MD_ESCAPE.sub(r"\1", decoded))
+    if decoded == text:
+        return []
+    seen = {c.url for c in (find_links(text) if found is None else found)}
+    return [c.url for c in find_links(decoded) if c.url not in seen]
+
+
+def _attribute_value(value: str) -> str:
+    return html.unescape(value).translate(_TAB_NEWLINE).replace(" ", "%20")
+
+
+_TAB_NEWLINE = {9: None, 10: None, 13: None}  # WHATWG drops them from anywhere in a URL
 
 
 def _clamp_whole(out: list[Candidate]) -> list[Candidate]:

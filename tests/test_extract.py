@@ -218,6 +218,18 @@ def test_never_raises_and_spans_are_sane(text: str) -> None:
     _check_invariants(text, find_links(text))
 
 
+MARKUP = ["&#46;", "&amp;", "&", "\\", "\\.", "href=\"", "src='", "\"", "'", "](<", ">", "\n",
+          " ", "http://", "evil", ".", "com", "/", "@", "[x]", "(", ")", "&#"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(MARKUP), max_size=30).map("".join))
+def test_markup_links_never_raise_and_are_new(text: str) -> None:
+    hidden = extract.markup_links(text)
+    assert not {c.url for c in find_links(text)} & set(hidden)
+    assert all(url and not any(ch.isspace() for ch in url) for url in hidden)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join),
        st.sampled_from(["\u200b", "\u2060", "\ufeff"]))
