@@ -213,11 +213,8 @@ class Engine:
         A blocked link that only a Markdown or HTML renderer makes (extract.markup_links) has
         no place in the text to cut: then the whole text is replaced."""
         verdict = self.check_text(text)
-        if verdict.action is Action.BLOCK:
-            hidden = extract.markup_links(text)
-            if any(link.start is None and link.action is Action.BLOCK
-                   and link.verdict.url in hidden for link in verdict.links):
-                return Sanitized(replacement, verdict, 1)
+        if hidden_block(text, verdict):
+            return Sanitized(replacement, verdict, 1)
         out: list[str] = []
         pos = removed = 0
         for link in verdict.links:
@@ -252,6 +249,16 @@ class Engine:
                 out["matches"] += _matching_entries(parsed, c, keys, digests)
         out["embedded"] = [self.explain(e) for e in urls.embedded_urls(c)]
         return out
+
+
+def hidden_block(text: str, verdict: TextVerdict) -> bool:
+    """Is a blocked link of `verdict` one that only a Markdown or HTML renderer makes from
+    `text` (extract.markup_links)? It has no span to cut: the whole text must go."""
+    if verdict.action is not Action.BLOCK:
+        return False
+    hidden = extract.markup_links(text)
+    return any(link.start is None and link.action is Action.BLOCK and link.verdict.url in hidden
+               for link in verdict.links)
 
 
 def _matching_entries(parsed: ParsedList, c: urls.CanonicalURL, keys: dict[str, list[str]],

@@ -447,3 +447,15 @@ async def test_random_input_never_500_nor_an_unsigned_redirect(client: TestClien
         resp = await client.post("/v1/rewrite", data=body,
                                  headers={"Content-Type": "application/json"})
         assert resp.status in (200, 400, 422), body
+
+
+async def test_a_blocked_link_only_a_renderer_makes_takes_the_whole_text(client: TestClient
+                                                                         ) -> None:
+    """[x](http://evil\\.example\\.com) is evil.example.com once Markdown is rendered: the link has
+    no span in the text, so /v1/rewrite (as /v1/sanitize) gives the replacement alone."""
+    text = "hi [x](http://evil\\.example\\.com) and https://example.org/ bye"
+    for path in ("/v1/rewrite", "/v1/sanitize"):
+        resp = await client.post(path, json={"text": text})
+        body = await resp.json()
+        assert resp.status == 200 and body["verdict"] == "block", body
+        assert body["text"] == "[link removed]" and body["removed"] == 1, body

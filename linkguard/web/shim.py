@@ -44,6 +44,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from linkguard.config import Settings
+from linkguard.engine import hidden_block
 from linkguard.verdict import Action, LinkVerdict, Sanitized
 from linkguard.web import keys
 from linkguard.web.app import _check_link_count, _engine, _observe, read_text_and_replacement
@@ -204,7 +205,9 @@ async def rewrite(request: web.Request) -> web.Response:
     out: list[str] = []
     shims: list[str | None] = []
     pos = removed = rewritten = 0
-    for link in verdict.links:
+    if hidden_block(text, verdict):  # a blocked link only a renderer makes: the text goes
+        out, pos, removed = [replacement], len(text), 1
+    for link in verdict.links if not removed else ():
         if link.start is not None and link.end is not None:
             if link.action is Action.BLOCK:
                 out += (text[pos:link.start], replacement)
@@ -220,6 +223,7 @@ async def rewrite(request: web.Request) -> web.Response:
         shims.append(None)
     out.append(text[pos:])
     body = Sanitized("".join(out), verdict, removed).to_json()
+    shims += [None] * (len(body["links"]) - len(shims))
     for item, link_shim in zip(body["links"], shims, strict=True):
         item["shim"] = link_shim
     body["rewritten"] = rewritten
