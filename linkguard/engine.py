@@ -74,8 +74,19 @@ class ListInfo:
         }
 
 
-def _utf16(text: str, index: int) -> int:
-    return index + len(_ASTRAL.findall(text, 0, index))
+class _Utf16:
+    """UTF-16 offsets of code-point offsets of one text, asked in increasing order (spans of
+    links in order): each astral code point is counted once, not once a link."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.index, self.extra = text, 0, 0
+
+    def __call__(self, index: int) -> int:
+        if index < self.index:
+            self.index = self.extra = 0
+        self.extra += len(_ASTRAL.findall(self.text, self.index, index))
+        self.index = index
+        return index + self.extra
 
 
 class Engine:
@@ -144,19 +155,34 @@ class Engine:
             d = self._decisions[mask] = (v.action, v.category, v.lists)
         return UrlVerdict(url, canonical, *d)
 
-    def _check_tree(self, url: str, depth: int = 0) -> list[UrlVerdict]:
+    def _check_tree(self, url: str, depth: int = 0, budget: list[int] | None = None
+                    ) -> list[UrlVerdict]:
         c = urls.canonicalize(url)
         if c is None:
             return [UrlVerdict(url, None, Action.ALLOW)]
-        return self._tree(url, c, depth)
+        return self._tree(url, c, depth, budget)
 
-    def _tree(self, url: str, c: urls.CanonicalURL, depth: int) -> list[UrlVerdict]:
-        """The URL's own verdict, then those of URLs embedded in its query (depth-bounded). A
-        link that leads to a blocked URL is as bad as it: its verdict is the worst of them."""
+    def _tree(self, url: str, c: urls.CanonicalURL, depth: int, budget: list[int] | None = None
+              ) -> list[UrlVerdict]:
+        """The URL's own verdict, then those of URLs embedded in its query: MAX_EMBED_DEPTH
+        deep, MAX_EMBEDDED in all (`budget`, shared by the whole tree). A link that leads to a
+        blocked URL is as bad as it: its verdict is the worst of them. One whose embedded URLs
+        are not all checked (over the budget) is flagged at least, never simply allowed."""
         own = self._decide(url, c.text, self._matcher.match(c))
         if not c.query or depth >= urls.MAX_EMBED_DEPTH:
             return [own]
-        inner = [v for e in urls.embedded_urls(c) for v in self._check_tree(e, depth + 1)]
+        embedded = urls.embedded_urls(c)
+        if not embedded:
+            return [own]
+        budget = budget or [urls.MAX_EMBEDDED]
+        inner = []
+        for e in embedded:
+            if budget[0] <= 0:
+                if own.action is Action.ALLOW:
+                    own = UrlVerdict(url, own.canonical, Action.FLAG)
+                break
+            budget[0] -= 1
+            inner += self._check_tree(e, depth + 1, budget)
         if inner:
             top = max(inner, key=lambda v: v.action.severity)
             if top.action.severity > own.action.severity:
@@ -179,42 +205,38 @@ class Engine:
         if not candidates and not urls and not hidden:
             return self._no_links  # most messages: one shared, immutable answer
         links: list[LinkVerdict] = []
-        ascii_text = text.isascii()
+        utf16 = None if text.isascii() else _Utf16(text)
         for cand in candidates:
             own, *inner = self._check_tree(cand.url)
             end = cand.end
-            if cand.whole is not None:
-                # The token taken whole may open another page: if that is worse, so is the link.
-                # A link that is not allowed spans the whole token (sanitize removes all of it).
-                if own.action is not Action.BLOCK:
-                    whole = self._check_tree(cand.whole)
-                    top = max(whole, key=lambda v: v.action.severity)
-                    if top.action.severity > own.action.severity:
-                        own = UrlVerdict(own.url, own.canonical, top.action, top.category,
-                                         top.lists)
-                        inner += whole
-                if own.action is not Action.ALLOW:
+            if cand.whole is not None and own.action is not Action.BLOCK:
+                # The token taken whole may open another page: if that is worse, so is the link,
+                # and it spans the whole token (sanitize removes all of it).
+                whole = self._check_tree(cand.whole)
+                top = max(whole, key=lambda v: v.action.severity)
+                if top.action.severity > own.action.severity:
+                    own = UrlVerdict(own.url, own.canonical, top.action, top.category, top.lists)
+                    inner += whole
                     end = cand.whole_end
-            s16, e16 = (cand.start, end) if ascii_text else \
-                (_utf16(text, cand.start), _utf16(text, end))
+            s16, e16 = (cand.start, end) if utf16 is None else (utf16(cand.start), utf16(end))
             links.append(LinkVerdict(own, cand.start, end, s16, e16))
             links.extend(LinkVerdict(v) for v in inner)
         for url in (*urls, *hidden):
             links.extend(LinkVerdict(v) for v in self._check_tree(url))
         action = worst(link.verdict.action for link in links)
-        if len(candidates) >= extract.MAX_CANDIDATES and action is Action.ALLOW:
-            # Extraction stops at MAX_CANDIDATES: links past it were not checked, so the message
-            # is never simply allowed (padding a message with clean links is no bypass).
+        if action is Action.ALLOW and (len(candidates) >= extract.MAX_CANDIDATES or any(
+                cand.whole_end < 0 for cand in candidates)):
+            # Extraction stops at MAX_CANDIDATES, and tokens taken whole are checked up to a
+            # budget: what is past them was not checked, so the message is never simply
+            # allowed (padding a message with clean links is no bypass).
             action = Action.FLAG
         return TextVerdict(action, tuple(links), self.version)
 
     def sanitize(self, text: str, replacement: str = DEFAULT_REPLACEMENT) -> Sanitized:
         """The text with every blocked link replaced; offsets in the verdict refer to the input.
-        A blocked link that only a Markdown or HTML renderer makes (extract.markup_links) has
-        no place in the text to cut: then the whole text is replaced."""
+        If a blocked link that only a Markdown or HTML renderer makes is left (it has no place
+        in the text to cut), the whole text is replaced."""
         verdict = self.check_text(text)
-        if hidden_block(text, verdict):
-            return Sanitized(replacement, verdict, 1)
         out: list[str] = []
         pos = removed = 0
         for link in verdict.links:
@@ -223,7 +245,16 @@ class Engine:
                 pos = link.end
                 removed += 1
         out.append(text[pos:])
+        if verdict.action is Action.BLOCK and self.hidden_block("".join(out)):
+            return Sanitized(replacement, verdict, 1)
         return Sanitized("".join(out), verdict, removed)
+
+    def hidden_block(self, text: str) -> bool:
+        """Does `text` hold a blocked link that only a Markdown or HTML renderer makes
+        (extract.markup_links)? It has no span to cut: the whole text must go. Asked of a
+        text whose visible blocked links are already cut (they may be the same links)."""
+        return any(self.check_url(url).action is Action.BLOCK
+                   for url in extract.markup_links(text))
 
     # ---- admin ------------------------------------------------------------------------------
 
@@ -249,16 +280,6 @@ class Engine:
                 out["matches"] += _matching_entries(parsed, c, keys, digests)
         out["embedded"] = [self.explain(e) for e in urls.embedded_urls(c)]
         return out
-
-
-def hidden_block(text: str, verdict: TextVerdict) -> bool:
-    """Is a blocked link of `verdict` one that only a Markdown or HTML renderer makes from
-    `text` (extract.markup_links)? It has no span to cut: the whole text must go."""
-    if verdict.action is not Action.BLOCK:
-        return False
-    hidden = extract.markup_links(text)
-    return any(link.start is None and link.action is Action.BLOCK and link.verdict.url in hidden
-               for link in verdict.links)
 
 
 def _matching_entries(parsed: ParsedList, c: urls.CanonicalURL, keys: dict[str, list[str]],

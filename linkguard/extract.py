@@ -51,7 +51,8 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
     # The link as a linkifier that takes the whole white-space delimited token makes it (and as
     # a browser opens the token pasted whole), when the token goes on past `end` with more than
     # closing punctuation: "http://good.com)@evil.com/" (WHATWG: host evil.com), a path in a
-    # script twitter-text stops at ("http://a.com/日本/../x" opens /x). It ends at `whole_end`.
+    # script twitter-text stops at ("http://a.com/日本/../x" opens /x). Its span ends at
+    # `whole_end` (at most where the next link starts); -1: not checked, over the budget.
     whole: str | None = None
     whole_end: int = 0
 
@@ -85,9 +86,10 @@ _CANDIDATE = re.compile(
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
-    # but for the '_' or '__' that opens Markdown emphasis at the start of a word ("_evil.com_").
+    # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
+    # inside other emphasis or brackets ("_evil.com_", "*__evil.com__*", "(___evil.com___)").
     rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-./{_LATIN}])"
-    r"(?<![^\s_]_)(?<![^\s]__)(?<!___))"
+    r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
     rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
 )
 _SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
@@ -110,7 +112,7 @@ _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 # What ends a token without being part of a link taken whole: closing punctuation and quotes,
 # Markdown emphasis, and their CJK forms.
 _TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
-_MAX_WHOLE = 4096  # a token taken whole is cut here: the work per candidate stays bounded
+_WHOLE_STOP = re.compile(r"[\"<>`]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
@@ -331,7 +333,9 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         s, scheme = m.start(), "http"
     else:
         return None
-    stop = s + len(view[s:min(token_end, s + _MAX_WHOLE)].rstrip(_TOKEN_TAIL))
+    if stop_at := _WHOLE_STOP.search(view, s, token_end):
+        token_end = stop_at.start()
+    stop = s + len(view[s:token_end].rstrip(_TOKEN_TAIL))
     delimiter = _AUTHORITY_END.search(view, s, stop)
     if view.find("@", s, delimiter.start() if delimiter else stop) < 0:
         return None
@@ -344,8 +348,7 @@ def find_links(text: str) -> list[Candidate]:
         return []
     # Ignorable and fullwidth code points are not ASCII: plain text is its own view.
     view = text if text.isascii() else _view(text)
-    table: tuple[list[int], list[int]] | None = None
-    out: list[Candidate] = []
+    found: list[tuple[str, int, int, int]] = []  # url, start, end, token end: in the view
     pos = 0
     while hint := _HINT.search(view, pos):
         h = hint.start()
@@ -357,52 +360,98 @@ def find_links(text: str) -> list[Candidate]:
         while m := _CANDIDATE.search(view, pos, token_end):
             url, start, pos = _candidate(view, m)
             if url is None:
-                if (found := _userinfo_link(view, m, token_end)) is None:
+                if (userinfo := _userinfo_link(view, m, token_end)) is None:
                     continue
-                url, start, pos = found
-            whole, stop = None, 0
-            if pos < token_end:
-                stop = pos + len(view[pos:min(token_end, start + _MAX_WHOLE)].rstrip(_TOKEN_TAIL))
-                if stop > pos:
-                    whole = url + _DEFANG.sub(".", view[pos:stop])
-                else:
-                    stop = 0
-            if len(view) == len(text):
-                out.append(Candidate(url, start, pos, whole, stop))
-            else:
-                table = table or _offsets(text)
-                out.append(Candidate(url, _orig(start, *table), _orig(pos - 1, *table) + 1,
-                                     whole, _orig(stop - 1, *table) + 1 if whole else 0))
-            if len(out) == MAX_CANDIDATES:
-                return _clamp_whole(out)
+                url, start, pos = userinfo
+            found.append((url, start, pos, token_end))
+            if len(found) == MAX_CANDIDATES:
+                return _candidates(text, view, found)
         pos = max(pos, token_end)
-    return _clamp_whole(out)
+    return _candidates(text, view, found)
+
+
+def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
+                ) -> list[Candidate]:
+    """Candidates in the text's offsets, each with its token taken whole: to the end of the
+    token, before a quote or an angle bracket (JSON, HTML: no linkifier takes those), without
+    closing punctuation. What follows the link is taken from the text as written (a browser
+    does not read a fullwidth '＠' as '@'). Its span (`whole_end`) stops at the next link of
+    the token, so spans never overlap. Tokens taken whole are checked up to WHOLE_BUDGET(text)
+    characters in all; past that, `whole_end` is -1 (not checked: the message is flagged)."""
+    table = None if len(view) == len(text) else _offsets(text)
+    budget = whole_budget(text)
+    out = []
+    quote = -1  # where the last search for a quote or bracket found one (or its limit)
+    tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
+    for i, (url, start, end, limit) in enumerate(found):
+        # One forward scan for the whole text, however many links a token holds.
+        if quote < end:
+            stop_at = _WHOLE_STOP.search(view, end, limit)
+            quote = stop_at.start() if stop_at else limit
+        limit = min(limit, quote)
+        if (tail := tails.get(limit)) is None:
+            tail = tails[limit] = _tail_start(view, limit)
+        stop = max(end, tail)
+        span_stop = min(stop, found[i + 1][1]) if i + 1 < len(found) else stop
+        if table is not None:
+            rest = stop > end
+            start, end = _orig(start, *table), _orig(end - 1, *table) + 1
+            stop = _orig(stop - 1, *table) + 1 if rest else end
+            span_stop = max(end, _orig(span_stop - 1, *table) + 1) if rest else end
+        if stop <= end:
+            out.append(Candidate(url, start, end))
+        elif budget >= stop - end:
+            budget -= stop - end
+            whole = url + _DEFANG.sub(".", text[end:stop])
+            out.append(Candidate(url, start, end, whole, max(end, span_stop)))
+        else:
+            out.append(Candidate(url, start, end, None, -1))
+    return out
+
+
+def _tail_start(view: str, limit: int) -> int:
+    """Where the closing punctuation that ends view[:limit] starts."""
+    i = limit
+    while i > 0 and view[i - 1] in _TOKEN_TAIL:
+        i -= 1
+    return i
+
+
+def whole_budget(text: str) -> int:
+    """How many characters of tokens taken whole one text may have checked."""
+    return 2 * len(text) + 8192
 
 
 # What a Markdown or HTML renderer decodes in a link before a browser sees it: character
 # references (&#46; &period;), CommonMark backslash escapes (evil\.com), and in an attribute
-# value or a <...> link destination, tabs and newlines (dropped) and spaces (%20).
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)")
+# value (quoted or not) or a <...> link destination, tabs and newlines (dropped) and spaces (%20).
+# Not inside a code span: CommonMark decodes nothing there, and makes no link.
+_ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_ATTRIBUTE = re.compile(r"""((?:href|src)\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_URL_ATTRIBUTES = "href|src|action|formaction|data|poster|cite|background|ping|xlink:href"
+_ATTRIBUTE = re.compile(rf"""((?:{_URL_ATTRIBUTES})\s*=\s*)(?:(["'])(.*?)\2|([^\s"'=<>`]+))""",
+                        re.IGNORECASE | re.DOTALL)
+_URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text lower-cased
 _POINTY = re.compile(r"(\]\(<)([^<>\n]*)(>)")
+_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
 
 
 def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     """Links a Markdown or HTML renderer would make that are not in `find_links(text)`:
-    `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href="http://ev&#10;il.com/">`,
-    `[x](<http://good.com @evil.com>)`. They have no span in the text (what a renderer shows is
-    not what was typed); a message that holds one is judged by it all the same. `found`:
-    find_links(text), when the caller has it. Plain substring tests keep the common message
-    (no markup) at a fraction of a microsecond."""
+    `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href=http://ev&#10;il.com/>`,
+    `[x](<http://good.com @evil.com>)`, each also as its token taken whole. They have no span
+    in the text (what a renderer shows is not what was typed); a message that holds one is
+    judged by it all the same. `found`: find_links(text), when the caller has it. Substring
+    tests keep a message without markup at a fraction of a microsecond."""
     if not isinstance(text, str):
         return []
     decoded = text
+    if "`" in decoded:
+        decoded = _CODE_SPAN.sub(" ", decoded)
     if "](<" in decoded:
         decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], decoded)
-    if "=" in decoded and ('"' in decoded or "'" in decoded) and \
-            ("href" in (lower := decoded.lower()) or "src" in lower):
-        decoded = _ATTRIBUTE.sub(lambda m: m[1] + m[2] + _attribute_value(m[3]) + m[2], decoded)
+    if "=" in decoded and _URL_ATTRIBUTE_HINT.search(decoded.lower()):
+        decoded = _ATTRIBUTE.sub(_decode_attribute, decoded)
     if "\\" in decoded and _MD_ESCAPE.search(decoded):
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
     if "&" in decoded and _ENTITY.search(decoded):
@@ -410,7 +459,14 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     if decoded == text:
         return []
     seen = {c.url for c in (find_links(text) if found is None else found)}
-    return [c.url for c in find_links(decoded) if c.url not in seen]
+    return [u for c in find_links(decoded) for u in (c.url, c.whole)
+            if u is not None and u not in seen]
+
+
+def _decode_attribute(m: re.Match[str]) -> str:
+    if m[2] is not None:
+        return m[1] + m[2] + _attribute_value(m[3]) + m[2]
+    return m[1] + _attribute_value(m[4])
 
 
 def _attribute_value(value: str) -> str:
@@ -418,12 +474,3 @@ def _attribute_value(value: str) -> str:
 
 
 _TAB_NEWLINE = {9: None, 10: None, 13: None}  # WHATWG drops them from anywhere in a URL
-
-
-def _clamp_whole(out: list[Candidate]) -> list[Candidate]:
-    """A token taken whole ends where the next link of the same token starts: spans never
-    overlap (a renderer strips each one once)."""
-    for i in range(len(out) - 1):
-        if out[i].whole is not None and out[i].whole_end > out[i + 1].start:
-            out[i] = out[i]._replace(whole_end=out[i + 1].start)
-    return out

@@ -52,6 +52,7 @@ _PATH_ESCAPE_TABLE = [{0x3F: "%3F", 0x5C: "%5C"}.get(b, e) for b, e in enumerate
 _MAX_UNESCAPE_ROUNDS = 1024
 MAX_PATH_SEGMENTS = 64     # url-prefix keys look at most this deep
 MAX_EMBED_DEPTH = 3        # URLs inside a query, inside a query, ...
+MAX_EMBEDDED = 32          # ... and how many of them one link may have checked in all
 _SB_MAX_HOST_LABELS = 5    # v4 docs: "the last five components"
 _SB_MAX_PATH_PREFIXES = 4  # v4 docs: "up to four" prefix paths from the root
 
@@ -320,7 +321,7 @@ def expressions(c: CanonicalURL) -> list[str]:
 
 # ---- URLs embedded in a query ----------------------------------------------------------------
 
-_EMBEDDED = re.compile(r"(?i)(?:https?:|www\.|//)")
+_EMBEDDED = re.compile(r"(?i)(?:https?:|www\.|[/\\]{2})")  # [/\\]{2}: a Location opens it
 
 
 def embedded_urls(c: CanonicalURL) -> list[str]:
@@ -328,20 +329,25 @@ def embedded_urls(c: CanonicalURL) -> list[str]:
     they read as one (a redirector may encode them several times), and that form decoded once
     more if it still reads as one and differs: what a redirector opens after its framework has
     decoded the query (`u=https:%2F%2Fevil.com` is https://evil.com, `u=https://a.com%40b.com`
-    is b.com). Leading spaces and '+' go (a Location header loses them); `//host` is
-    https://host. At most two forms a value, so a chain of redirectors stays a small tree."""
+    is b.com). Leading spaces and '+' go (a Location header loses them); `//host`, and the same
+    with backslashes, is https://host. At most two forms a value, and MAX_EMBEDDED + 1 URLs (one
+    more than any link has checked, so its caller knows there were more)."""
     if not c.query or _EMBEDDED.search(c.query) is None:
         return []  # the canonical query is fully decoded: no URL in it, none in any value
     out: list[str] = []
+    seen: set[str] = set()
     for part in (c.raw_query or "").split("&"):
         value = part.partition("=")[2] or part
         found = 0
         for _ in range(MAX_EMBED_DEPTH + 2):
             url = value.lstrip("+").strip(_C0_SPACE)
             if _EMBEDDED.match(url):
-                url = "https:" + url if url.startswith("//") else url
-                if url not in out:
+                url = "https:" + url if url[0] in "/\\" else url
+                if url not in seen:
+                    seen.add(url)
                     out.append(url)
+                    if len(out) > MAX_EMBEDDED:
+                        return out  # more than any tree checks: the caller flags the link
                 found += 1
             elif found:
                 break

@@ -44,7 +44,6 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from linkguard.config import Settings
-from linkguard.engine import hidden_block
 from linkguard.verdict import Action, LinkVerdict, Sanitized
 from linkguard.web import keys
 from linkguard.web.app import _check_link_count, _engine, _observe, read_text_and_replacement
@@ -198,16 +197,15 @@ async def rewrite(request: web.Request) -> web.Response:
     text, replacement = await read_text_and_replacement(request)
     shim = request.config_dict[SHIM]
     base = shim.base_url or _request_origin(request)
-    verdict = _engine(request).check_text(text)
+    engine = _engine(request)
+    verdict = engine.check_text(text)
     _check_link_count(request, verdict, "")
     _observe(request, verdict)
 
     out: list[str] = []
     shims: list[str | None] = []
     pos = removed = rewritten = 0
-    if hidden_block(text, verdict):  # a blocked link only a renderer makes: the text goes
-        out, pos, removed = [replacement], len(text), 1
-    for link in verdict.links if not removed else ():
+    for link in verdict.links:
         if link.start is not None and link.end is not None:
             if link.action is Action.BLOCK:
                 out += (text[pos:link.start], replacement)
@@ -222,8 +220,10 @@ async def rewrite(request: web.Request) -> web.Response:
                 continue
         shims.append(None)
     out.append(text[pos:])
+    if verdict.action is Action.BLOCK and engine.hidden_block("".join(out)):
+        out, removed, rewritten = [replacement], 1, 0  # a blocked link only a renderer makes
+        shims = [None] * len(shims)
     body = Sanitized("".join(out), verdict, removed).to_json()
-    shims += [None] * (len(body["links"]) - len(shims))
     for item, link_shim in zip(body["links"], shims, strict=True):
         item["shim"] = link_shim
     body["rewritten"] = rewritten
