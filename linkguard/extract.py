@@ -376,14 +376,19 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     token, before a quote or an angle bracket (JSON, HTML: no linkifier takes those), without
     closing punctuation. What follows the link is taken from the text as written (a browser
     does not read a fullwidth '＠' as '@'). Its span (`whole_end`) stops at the next link of
-    the token, so spans never overlap. Tokens taken whole are checked up to WHOLE_BUDGET(text)
+    the token, so spans never overlap. Tokens taken whole are checked up to whole_budget(text)
     characters in all; past that, `whole_end` is -1 (not checked: the message is flagged)."""
+    if not found:
+        return []
     table = None if len(view) == len(text) else _offsets(text)
     budget = whole_budget(text)
     out = []
     quote = -1  # where the last search for a quote or bracket found one (or its limit)
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
     for i, (url, start, end, limit) in enumerate(found):
+        if end >= limit and table is None:  # most links: the token ends with the link
+            out.append(Candidate(url, start, end))
+            continue
         # One forward scan for the whole text, however many links a token holds.
         if quote < end:
             stop_at = _WHOLE_STOP.search(view, end, limit)
