@@ -200,8 +200,8 @@ class Engine:
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:
         """Every link in `text` (with its span) plus every URL in `urls` (client-marked
         entities, no span). The message verdict is the worst of its links."""
-        candidates = extract.find_links(text)
-        hidden = extract.markup_links(text, candidates)  # made by a Markdown/HTML renderer
+        candidates = extract.find_links(text) if text else []
+        hidden = extract.markup_links(text, candidates) if text else []  # made by a renderer
         if not candidates and not urls and not hidden:
             return self._no_links  # most messages: one shared, immutable answer
         links: list[LinkVerdict] = []
@@ -220,10 +220,10 @@ class Engine:
                     end = cand.whole_end
             s16, e16 = (cand.start, end) if utf16 is None else (utf16(cand.start), utf16(end))
             links.append(LinkVerdict(own, cand.start, end, s16, e16))
-            links.extend(LinkVerdict(v) for v in inner)
+            links += map(LinkVerdict, inner)
         for url in (*urls, *hidden):
-            links.extend(LinkVerdict(v) for v in self._check_tree(url))
-        action = worst(link.verdict.action for link in links)
+            links += map(LinkVerdict, self._check_tree(url))
+        action = worst([link.verdict.action for link in links])
         if action is Action.ALLOW and (len(candidates) >= extract.MAX_CANDIDATES or any(
                 cand.whole_end < 0 for cand in candidates)):
             # Extraction stops at MAX_CANDIDATES, and tokens taken whole are checked up to a

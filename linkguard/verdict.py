@@ -29,7 +29,13 @@ _SEVERITY = {Action.ALLOW: 0, Action.FLAG: 1, Action.BLOCK: 2}
 
 
 def worst(actions: Iterable[Action]) -> Action:
-    return max(actions, key=_SEVERITY.__getitem__, default=Action.ALLOW)
+    top = Action.ALLOW
+    for action in actions:
+        if action is Action.BLOCK:
+            return action
+        if action is Action.FLAG:
+            top = action
+    return top
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ class UrlVerdict(NamedTuple):
         return {
             "url": self.url,
             "canonical": self.canonical,
-            "verdict": self.action.value,
+            "verdict": self.action,  # a StrEnum is its str: JSON "block", without .value's cost
             "category": self.category,
             "lists": list(self.lists),
         }
@@ -110,7 +116,7 @@ class TextVerdict:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": self.action.value,
+            "verdict": self.action,
             "links": [link.to_json() for link in self.links],
             "lists_version": self.lists_version,
         }

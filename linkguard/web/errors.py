@@ -28,9 +28,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # compact: ~10% fewer bytes, less to write
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     # ensure_ascii: lone surrogates or odd code points can never break the encoding.
-    return web.Response(body=json.dumps(data).encode("ascii"), status=status,
+    return web.Response(body=_ENCODER.encode(data).encode("ascii"), status=status,
                         content_type="application/json")
 
 
