@@ -135,7 +135,7 @@ def test_console_and_shim_in_chromium(service: str) -> None:
             assert links[target].startswith(base + "/go?u=")
             page.goto(links[target])
             expect(page).to_have_url(target)
-            expect(page.locator("body")).to_contain_text('"status": "ok"')
+            expect(page.locator("body")).to_contain_text('"status":"ok"')
             response = page.goto(links[flagged])
             assert response is not None and response.status == 200
             expect(page.locator("h1")).to_contain_text("flagged")
