@@ -112,7 +112,8 @@ _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 # What ends a token without being part of a link taken whole: closing punctuation and quotes,
 # Markdown emphasis, and their CJK forms.
 _TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
-_WHOLE_STOP = re.compile(r"[\"<>`]")
+_WHOLE_STOP = re.compile(r"[\"<>` \t\n\r\x0b\x0c]")  # and where a token taken whole ends
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
@@ -300,8 +301,11 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     end = _tail(view, host_end)
     if view[m.start() - 1:m.start()] == "_":
         # Markdown emphasis, "_http://a.com/x_": the closing '_' is no part of the link (GFM
-        # autolinks drop a trailing '_'; twitter-text would keep it).
+        # autolinks drop a trailing '_'; twitter-text would keep it). An '_' inside a word
+        # after the link closes no emphasis: "_google.com_analytics" holds no link.
         end = max(host_end, len(view[host_end:end].rstrip("_")) + host_end)
+        if not schemeful and view[end:end + 1] == "_" and view[end + 1:end + 2].isalnum():
+            return None, 0, he
     raw_host = view[hs:host_end]
     host = raw_host if raw_host.isascii() and not (
         "[" in raw_host or "(" in raw_host or "{" in raw_host) else _DOT_RE.sub(".", raw_host)
@@ -333,11 +337,16 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         s, scheme = m.start(), "http"
     else:
         return None
+    # The authority first: it ends at the first delimiter, so a token of many schemes and no
+    # '@' costs a short look each (the work stays linear in the token).
+    delimiter = _AUTHORITY_END.search(view, s, token_end)
+    authority_end = delimiter.start() if delimiter else token_end
+    if (at := view.find("@", s, authority_end)) < 0:
+        return None
     if stop_at := _WHOLE_STOP.search(view, s, token_end):
         token_end = stop_at.start()
     stop = s + len(view[s:token_end].rstrip(_TOKEN_TAIL))
-    delimiter = _AUTHORITY_END.search(view, s, stop)
-    if view.find("@", s, delimiter.start() if delimiter else stop) < 0:
+    if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
 
@@ -383,17 +392,24 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     table = None if len(view) == len(text) else _offsets(text)
     budget = whole_budget(text)
     out = []
-    quote = -1  # where the last search for a quote or bracket found one (or its limit)
+    quote = -1  # where the last search for the end of a token taken whole found it
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
-    for i, (url, start, end, limit) in enumerate(found):
-        if end >= limit and table is None:  # most links: the token ends with the link
-            out.append(Candidate(url, start, end))
+    for i, (url, start, end, token_end) in enumerate(found):
+        if table is None and (end >= len(view) or (end >= token_end and view[end] in _ASCII_SPACE)):
+            out.append(Candidate(url, start, end))  # most links: an ASCII space ends the token
             continue
-        # One forward scan for the whole text, however many links a token holds.
+        # One forward scan for the whole text, however many links a token holds. GFM's
+        # autolinks end at an ASCII space or '<' only (not at a no-break or ideographic space).
         if quote < end:
-            stop_at = _WHOLE_STOP.search(view, end, limit)
-            quote = stop_at.start() if stop_at else limit
-        limit = min(limit, quote)
+            stop_at = _WHOLE_STOP.search(view, end)
+            quote = stop_at.start() if stop_at else len(view)
+        limit = quote
+        if not url.startswith(("http://", "https://", "www.", "WWW.")):
+            # Without a scheme or "www." no linkifier takes more than the link: what follows
+            # may be a path, not userinfo ("example.org,bob@example.com" is a list of two).
+            limit = min(limit, token_end)
+            if (at := view.find("@", end, limit)) >= 0:
+                limit = at
         if (tail := tails.get(limit)) is None:
             tail = tails[limit] = _tail_start(view, limit)
         stop = max(end, tail)
@@ -434,25 +450,31 @@ def whole_budget(text: str) -> int:
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _URL_ATTRIBUTES = "href|src|action|formaction|data|poster|cite|background|ping|xlink:href"
-_ATTRIBUTE = re.compile(rf"""((?:{_URL_ATTRIBUTES})\s*=\s*)(?:(["'])(.*?)\2|([^\s"'=<>`]+))""",
+_ATTRIBUTE = re.compile(rf"""((?:{_URL_ATTRIBUTES})\s*=\s*)(?:(["'])(.*?)\2|([^ \t\n\r\x0c"'=<>`]+))""",
                         re.IGNORECASE | re.DOTALL)
 _URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text lower-cased
 _POINTY = re.compile(r"(\]\(<)([^<>\n]*)(>)")
-_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+_BACKTICKS = re.compile(r"`+")
 
 
 def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     """Links a Markdown or HTML renderer would make that are not in `find_links(text)`:
     `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href=http://ev&#10;il.com/>`,
-    `[x](<http://good.com @evil.com>)`, each also as its token taken whole. They have no span
-    in the text (what a renderer shows is not what was typed); a message that holds one is
-    judged by it all the same. `found`: find_links(text), when the caller has it. Substring
-    tests keep a message without markup at a fraction of a microsecond."""
+    `[x](<http://good.com @evil.com>)`: the links in the text as the renderer decodes it (each
+    also as its token taken whole), and every link destination and URL attribute value as a
+    whole (a destination may hold what ends a token: `[x](http://good.com"@evil.com/)` is
+    evil.com). They have no span in the text (what a renderer shows is not what was typed); a
+    message that holds one is judged by it all the same. `found`: find_links(text), when the
+    caller has it. Substring tests keep a message without markup at a fraction of a
+    microsecond."""
     if not isinstance(text, str):
         return []
+    # Destinations and attribute values from the text as it is: which backtick opens a code
+    # span depends on raw HTML and escapes around it, and a link inside one is no loss.
+    targets = _targets(text)
     decoded = text
     if "`" in decoded:
-        decoded = _CODE_SPAN.sub(" ", decoded)
+        decoded = _without_code_spans(decoded)
     if "](<" in decoded:
         decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], decoded)
     if "=" in decoded and _URL_ATTRIBUTE_HINT.search(decoded.lower()):
@@ -461,17 +483,69 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
     if "&" in decoded and _ENTITY.search(decoded):
         decoded = _ENTITY.sub(lambda m: html.unescape(m[0]), decoded)
-    if decoded == text:
+    if decoded == text and not targets:
         return []
     seen = {c.url for c in (find_links(text) if found is None else found)}
-    return [u for c in find_links(decoded) for u in (c.url, c.whole)
-            if u is not None and u not in seen]
+    out = [] if decoded == text else [
+        u for c in find_links(decoded) for u in (c.url, c.whole) if u is not None]
+    return list(dict.fromkeys(u for u in (*out, *targets) if u not in seen))
+
+
+# Where a Markdown link destination (CommonMark 6.3: <...>, or no ASCII space or control, with
+# balanced or escaped parentheses) or a URL attribute value (quoted, or up to a space or '>')
+# holds an absolute, protocol-relative or www. URL.
+_MD_DESTINATION = re.compile(
+    r"\]\([ \t\n]*(?:<((?:[^<>\n\\]|\\.)*)>|((?:[^ \x00-\x1f\x7f()\\]|\\.|"
+    r"\((?:[^ \x00-\x1f\x7f()\\]|\\.)*\))+))")
+_TARGET = re.compile(r"(?i:https?:|www\.|[/\\]{2})")
+
+
+def _targets(text: str) -> list[str]:
+    """The URLs of the link destinations and URL attribute values of `text`, decoded."""
+    values = []
+    if "](" in text:
+        for m in _MD_DESTINATION.finditer(text):
+            values.append(_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2]))
+    if "=" in text and _URL_ATTRIBUTE_HINT.search(text.lower()):
+        values += [m[3] if m[2] is not None else m[4] for m in _ATTRIBUTE.finditer(text)]
+    out = []
+    for value in values:
+        url = _attribute_value(value.strip(_ASCII_SPACE))
+        if _TARGET.match(url):
+            out.append("https:" + url if url[0] in "/\\" else
+                       "http://" + url if url[:4].lower() == "www." else url)
+    return out
 
 
 def _decode_attribute(m: re.Match[str]) -> str:
     if m[2] is not None:
         return m[1] + m[2] + _attribute_value(m[3]) + m[2]
     return m[1] + _attribute_value(m[4])
+
+
+def _without_code_spans(text: str) -> str:
+    """The text with its CommonMark code spans blanked: a run of n backticks opens one that the
+    next run of exactly n closes (no closer: the run is literal). Runs are paired through an
+    index by length, so the work is linear (a regex backtracks quadratically on a long run)."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    by_length: dict[int, list[int]] = {}
+    for i, (a, b) in enumerate(runs):
+        by_length.setdefault(b - a, []).append(i)
+    out: list[str] = []
+    pos = i = 0
+    while i < len(runs):
+        a, b = runs[i]
+        same = by_length[b - a]
+        k = bisect.bisect_right(same, i)
+        if k == len(same):
+            i += 1
+            continue
+        j = same[k]
+        out += (text[pos:a], " ")
+        pos = runs[j][1]
+        i = j + 1
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _attribute_value(value: str) -> str:

@@ -181,14 +181,20 @@ HOSTILE = {
     "mail": "a@b." * 30_000,
     "lookalikes": "a\u3002" * 50_000,
     "megabyte": ("see https://example.com/a?b=c and x.y, " * 30_000)[:1_000_000],
+    "backticks": "`" * 65_536,
+    "schemes-and-parens": ("http://a(" * 7_282)[:65_536],
+    "glued-cjk-links": "https://good.com/です" * 3_449,
+    "markup": ('<a href="http://a.co/`">x</a> [y](http://b.co/\\) &#46;' * 1_200)[:65_536],
 }
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_input_completes(text: str) -> None:
-    """Bounded work (possessive regexes, a host-length cap): each finishes quickly. No timing
-    is asserted; a catastrophic backtrack would hang here."""
+    """Bounded work (possessive regexes, a host-length cap, tokens taken whole within a
+    budget, code spans paired by an index): each finishes quickly. No timing is asserted; a
+    catastrophic backtrack would hang here."""
     _check_invariants(text, find_links(text))
+    extract.markup_links(text)
 
 
 def _check_invariants(text: str, got: list[Candidate]) -> None:
