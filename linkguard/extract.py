@@ -471,13 +471,14 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
         return []
     # Destinations and attribute values from the text as it is: which backtick opens a code
     # span depends on raw HTML and escapes around it, and a link inside one is no loss.
-    targets = _targets(text)
+    attributes = "=" in text and _URL_ATTRIBUTE_HINT.search(text.lower()) is not None
+    targets = _targets(text, attributes)
     decoded = text
     if "`" in decoded:
         decoded = _without_code_spans(decoded)
     if "](<" in decoded:
         decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], decoded)
-    if "=" in decoded and _URL_ATTRIBUTE_HINT.search(decoded.lower()):
+    if attributes:
         decoded = _ATTRIBUTE.sub(_decode_attribute, decoded)
     if "\\" in decoded and _MD_ESCAPE.search(decoded):
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
@@ -500,13 +501,14 @@ _MD_DESTINATION = re.compile(
 _TARGET = re.compile(r"(?i:https?:|www\.|[/\\]{2})")
 
 
-def _targets(text: str) -> list[str]:
-    """The URLs of the link destinations and URL attribute values of `text`, decoded."""
+def _targets(text: str, attributes: bool) -> list[str]:
+    """The URLs of the link destinations and (if `attributes`) URL attribute values of `text`,
+    decoded."""
     values = []
     if "](" in text:
         for m in _MD_DESTINATION.finditer(text):
             values.append(_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2]))
-    if "=" in text and _URL_ATTRIBUTE_HINT.search(text.lower()):
+    if attributes:
         values += [m[3] if m[2] is not None else m[4] for m in _ATTRIBUTE.finditer(text)]
     out = []
     for value in values:
