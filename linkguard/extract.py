@@ -112,7 +112,7 @@ _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 # What ends a token without being part of a link taken whole: closing punctuation and quotes,
 # Markdown emphasis, and their CJK forms.
 _TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
-_WHOLE_STOP = re.compile(r"[\"<>` \t\n\r\x0b\x0c]")  # and where a token taken whole ends
+_WHOLE_STOP = re.compile(r"[\"<>`]")  # what ends a token taken whole, before white space
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
@@ -395,21 +395,22 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     quote = -1  # where the last search for the end of a token taken whole found it
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
     for i, (url, start, end, token_end) in enumerate(found):
-        if table is None and (end >= len(view) or (end >= token_end and view[end] in _ASCII_SPACE)):
-            out.append(Candidate(url, start, end))  # most links: an ASCII space ends the token
+        if end >= token_end and table is None:  # most links: the token ends with the link
+            out.append(Candidate(url, start, end))
             continue
-        # One forward scan for the whole text, however many links a token holds. GFM's
-        # autolinks end at an ASCII space or '<' only (not at a no-break or ideographic space).
+        # One forward scan for the whole text, however many links a token holds. The token
+        # ends at any white space, as twitter-text's and most chat clients' links do (GFM's
+        # autolink goes on past a no-break or ideographic space: not followed, as that joins
+        # e-mail addresses to links in Japanese contact lines).
         if quote < end:
-            stop_at = _WHOLE_STOP.search(view, end)
-            quote = stop_at.start() if stop_at else len(view)
+            stop_at = _WHOLE_STOP.search(view, end, token_end)
+            quote = stop_at.start() if stop_at else token_end
         limit = quote
-        if not url.startswith(("http://", "https://", "www.", "WWW.")):
-            # Without a scheme or "www." no linkifier takes more than the link: what follows
-            # may be a path, not userinfo ("example.org,bob@example.com" is a list of two).
-            limit = min(limit, token_end)
-            if (at := view.find("@", end, limit)) >= 0:
-                limit = at
+        # Without a scheme or "www." no linkifier takes more than the link: what follows may
+        # be a path, not userinfo ("example.org,bob@example.com" is a list of two).
+        if not url.startswith(("http://", "https://", "www.", "WWW.")) and \
+                (at := view.find("@", end, limit)) >= 0:
+            limit = at
         if (tail := tails.get(limit)) is None:
             tail = tails[limit] = _tail_start(view, limit)
         stop = max(end, tail)
@@ -449,9 +450,12 @@ def whole_budget(text: str) -> int:
 # Not inside a code span: CommonMark decodes nothing there, and makes no link.
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_URL_ATTRIBUTES = "href|src|action|formaction|data|poster|cite|background|ping|xlink:href"
-_ATTRIBUTE = re.compile(rf"""((?:{_URL_ATTRIBUTES})\s*=\s*)(?:(["'])(.*?)\2|([^ \t\n\r\x0c"'=<>`]+))""",
-                        re.IGNORECASE | re.DOTALL)
+_URL_ATTRIBUTES = "href|src|srcset|action|formaction|data|poster|cite|background|ping|xlink:href"
+# A start tag: its name, then values quoted after an '=' (they may hold '>') or anything but
+# '>' (an unquoted value may hold a quote). At most one quote a tag is left open: linear.
+_TAG = re.compile(r"""<[A-Za-z][^\s/>]*(?:=\s*"[^"]*"|=\s*'[^']*'|[^>])*>?""")
+_ATTRIBUTE = re.compile(rf"""(?<![\w:-])((?:{_URL_ATTRIBUTES})\s*=\s*)"""
+                        r"""(?:(["'])(.*?)\2|([^ \t\n\r\x0c>]+))""", re.IGNORECASE | re.DOTALL)
 _URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text lower-cased
 _POINTY = re.compile(r"(\]\(<)([^<>\n]*)(>)")
 _BACKTICKS = re.compile(r"`+")
@@ -471,7 +475,8 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
         return []
     # Destinations and attribute values from the text as it is: which backtick opens a code
     # span depends on raw HTML and escapes around it, and a link inside one is no loss.
-    attributes = "=" in text and _URL_ATTRIBUTE_HINT.search(text.lower()) is not None
+    attributes = ("<" in text and "=" in text
+                  and _URL_ATTRIBUTE_HINT.search(text.lower()) is not None)
     targets = _targets(text, attributes)
     decoded = text
     if "`" in decoded:
@@ -479,7 +484,7 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     if "](<" in decoded:
         decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], decoded)
     if attributes:
-        decoded = _ATTRIBUTE.sub(_decode_attribute, decoded)
+        decoded = _TAG.sub(lambda t: _ATTRIBUTE.sub(_decode_attribute, t[0]), decoded)
     if "\\" in decoded and _MD_ESCAPE.search(decoded):
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
     if "&" in decoded and _ENTITY.search(decoded):
@@ -495,21 +500,36 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
 # Where a Markdown link destination (CommonMark 6.3: <...>, or no ASCII space or control, with
 # balanced or escaped parentheses) or a URL attribute value (quoted, or up to a space or '>')
 # holds an absolute, protocol-relative or www. URL.
+_D = r"(?:[^ \x00-\x1f\x7f()\\]|\\.)"  # a destination character (no ASCII space or control)
 _MD_DESTINATION = re.compile(
-    r"\]\([ \t\n]*(?:<((?:[^<>\n\\]|\\.)*)>|((?:[^ \x00-\x1f\x7f()\\]|\\.|"
-    r"\((?:[^ \x00-\x1f\x7f()\\]|\\.)*\))+))")
+    rf"\]\([ \t\n]*(?:<((?:[^<>\n\\]|\\.)*)>|((?:{_D}|\((?:{_D}|\({_D}*\))*\))+))")
+_MD_REFERENCE = re.compile(
+    rf"^ {{0,3}}\[[^\]\n]+\]:[ \t]*\n?[ \t]*(?:<((?:[^<>\n\\]|\\.)*)>|((?:{_D}|[()])+))",
+    re.MULTILINE)
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^ \x00-\x1f\x7f<>]*)>")
 _TARGET = re.compile(r"(?i:https?:|www\.|[/\\]{2})")
 
 
 def _targets(text: str, attributes: bool) -> list[str]:
-    """The URLs of the link destinations and (if `attributes`) URL attribute values of `text`,
-    decoded."""
+    """The URLs of the link destinations (inline, reference definitions, autolinks) and (if
+    `attributes`) URL attribute values of the tags of `text`, decoded."""
     values = []
     if "](" in text:
-        for m in _MD_DESTINATION.finditer(text):
-            values.append(_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2]))
+        values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
+                   for m in _MD_DESTINATION.finditer(text)]
+    if "]:" in text:
+        values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
+                   for m in _MD_REFERENCE.finditer(text)]
+    if "<" in text:
+        values += [m[1] for m in _AUTOLINK.finditer(text)]
     if attributes:
-        values += [m[3] if m[2] is not None else m[4] for m in _ATTRIBUTE.finditer(text)]
+        for tag in _TAG.finditer(text):
+            for m in _ATTRIBUTE.finditer(tag[0]):
+                value = m[3] if m[2] is not None else m[4]
+                if m[1].lower().startswith("srcset"):  # "url 1x, url 2x": the first word of each
+                    values += [c.split()[0] for c in value.split(",") if c.split()]
+                else:
+                    values.append(value)
     out = []
     for value in values:
         url = _attribute_value(value.strip(_ASCII_SPACE))
