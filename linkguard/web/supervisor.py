@@ -408,7 +408,10 @@ class Master:
 
     def _spawn_generation(self, holder: EngineHolder) -> None:
         # Objects alive now (the engine above all) move to the permanent generation: the
-        # collector never touches them again, so their pages stay shared with every fork.
+        # collector never touches them again, so their pages stay shared with every fork. What
+        # an earlier freeze kept and is garbage now (the previous generation's bookkeeping, in
+        # reference cycles) is collected first, or every reload would keep some for good.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
         for _ in range(self.settings.workers):
