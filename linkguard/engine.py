@@ -200,8 +200,14 @@ class Engine:
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:
         """Every link in `text` (with its span) plus every URL in `urls` (client-marked
         entities, no span). The message verdict is the worst of its links."""
-        candidates = extract.find_links(text) if text else []
-        hidden = extract.markup_links(text, candidates) if text else []  # made by a renderer
+        if not text:  # URLs only (a batch of client-marked entities): nothing to extract
+            marked = [LinkVerdict(v) for url in urls for v in self._check_tree(url)]
+            if not marked:
+                return self._no_links
+            return TextVerdict(worst([link.verdict.action for link in marked]), tuple(marked),
+                               self.version)
+        candidates = extract.find_links(text)
+        hidden = extract.markup_links(text, candidates)  # made by a Markdown/HTML renderer
         if not candidates and not urls and not hidden:
             return self._no_links  # most messages: one shared, immutable answer
         links: list[LinkVerdict] = []
