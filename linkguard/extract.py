@@ -457,7 +457,6 @@ _TAG = re.compile(r"""<[A-Za-z][^\s/>]*(?:=\s*"[^"]*"|=\s*'[^']*'|[^>])*>?""")
 _ATTRIBUTE = re.compile(rf"""(?<![\w:-])((?:{_URL_ATTRIBUTES})\s*=\s*)"""
                         r"""(?:(["'])(.*?)\2|([^ \t\n\r\x0c>]+))""", re.IGNORECASE | re.DOTALL)
 _URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text lower-cased
-_POINTY = re.compile(r"(\]\(<)([^<>\n]*)(>)")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -481,10 +480,6 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     decoded = text
     if "`" in decoded:
         decoded = _without_code_spans(decoded)
-    if "](<" in decoded:
-        decoded = _POINTY.sub(lambda m: m[1] + _attribute_value(m[2]) + m[3], decoded)
-    if attributes:
-        decoded = _TAG.sub(lambda t: _ATTRIBUTE.sub(_decode_attribute, t[0]), decoded)
     if "\\" in decoded and _MD_ESCAPE.search(decoded):
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
     if "&" in decoded and _ENTITY.search(decoded):
@@ -537,12 +532,6 @@ def _targets(text: str, attributes: bool) -> list[str]:
             out.append("https:" + url if url[0] in "/\\" else
                        "http://" + url if url[:4].lower() == "www." else url)
     return out
-
-
-def _decode_attribute(m: re.Match[str]) -> str:
-    if m[2] is not None:
-        return m[1] + m[2] + _attribute_value(m[3]) + m[2]
-    return m[1] + _attribute_value(m[4])
 
 
 def _without_code_spans(text: str) -> str:
