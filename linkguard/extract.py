@@ -345,7 +345,7 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         return None
     if stop_at := _WHOLE_STOP.search(view, s, token_end):
         token_end = stop_at.start()
-    stop = s + len(view[s:token_end].rstrip(_TOKEN_TAIL))
+    stop = max(s, _tail_start(view, token_end))
     if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
@@ -509,12 +509,10 @@ def _targets(text: str, attributes: bool) -> list[str]:
     """The URLs of the link destinations (inline, reference definitions, autolinks) and (if
     `attributes`) URL attribute values of the tags of `text`, decoded."""
     values = []
-    if "](" in text:
-        values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
-                   for m in _MD_DESTINATION.finditer(text)]
-    if "]:" in text:
-        values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
-                   for m in _MD_REFERENCE.finditer(text)]
+    for hint, destination in (("](", _MD_DESTINATION), ("]:", _MD_REFERENCE)):
+        if hint in text:  # group 1: <...>, group 2: bare
+            values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
+                       for m in destination.finditer(text)]
     if "<" in text:
         values += [m[1] for m in _AUTOLINK.finditer(text)]
     if attributes:
