@@ -89,6 +89,17 @@ class _Utf16:
         return index + self.extra
 
 
+def _escalated(own: UrlVerdict, others: list[UrlVerdict]) -> UrlVerdict:
+    """`own`, with the action, category and lists of the worst of `others` if that is worse (a
+    link that leads to a worse URL is as bad as it); `own` itself otherwise."""
+    if not others:
+        return own
+    top = max(others, key=lambda v: v.action.severity)
+    if top.action.severity <= own.action.severity:
+        return own
+    return UrlVerdict(own.url, own.canonical, top.action, top.category, top.lists)
+
+
 class Engine:
     __slots__ = ("_decisions", "_matcher", "_no_links", "_refs", "lists", "manifest", "parsed",
                  "version")
@@ -183,11 +194,7 @@ class Engine:
                 break
             budget[0] -= 1
             inner += self._check_tree(e, depth + 1, budget)
-        if inner:
-            top = max(inner, key=lambda v: v.action.severity)
-            if top.action.severity > own.action.severity:
-                own = UrlVerdict(url, own.canonical, top.action, top.category, top.lists)
-        return [own, *inner]
+        return [_escalated(own, inner), *inner]
 
     def check_url(self, url: str) -> UrlVerdict:
         c = urls.canonicalize(url)
@@ -219,9 +226,8 @@ class Engine:
                 # The token taken whole may open another page: if that is worse, so is the link,
                 # and it spans the whole token (sanitize removes all of it).
                 whole = self._check_tree(cand.whole)
-                top = max(whole, key=lambda v: v.action.severity)
-                if top.action.severity > own.action.severity:
-                    own = UrlVerdict(own.url, own.canonical, top.action, top.category, top.lists)
+                if (worse := _escalated(own, whole)) is not own:
+                    own = worse
                     inner += whole
                     end = cand.whole_end
             s16, e16 = (cand.start, end) if utf16 is None else (utf16(cand.start), utf16(end))
@@ -251,9 +257,10 @@ class Engine:
                 pos = link.end
                 removed += 1
         out.append(text[pos:])
-        if verdict.action is Action.BLOCK and self.hidden_block("".join(out)):
+        sanitized = "".join(out)
+        if verdict.action is Action.BLOCK and self.hidden_block(sanitized):
             return Sanitized(replacement, verdict, 1)
-        return Sanitized("".join(out), verdict, removed)
+        return Sanitized(sanitized, verdict, removed)
 
     def hidden_block(self, text: str) -> bool:
         """Does `text` hold a blocked link that only a Markdown or HTML renderer makes
