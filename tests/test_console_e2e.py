@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.liveserver import _ports, wait_for
+from tests.liveserver import _ports, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,7 +50,8 @@ def service(tmp_path: Path) -> Iterator[str]:
     env.pop("LINKGUARD_LISTS", None)  # the shipped lists, as after the README's command
     with log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "linkguard", "serve", "--port", "0"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
     try:
         port = wait_for(lambda: _ports(log)[0] or (
             proc.poll() is not None and pytest.fail(f"serve exited:\n{log.read_text()}")),
@@ -60,12 +60,7 @@ def service(tmp_path: Path) -> Iterator[str]:
         wait_for(lambda: _ready(base), "/readyz")
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(DEADLINE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _rewrite(base: str, text: str) -> dict[str, Any]:

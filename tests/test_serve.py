@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.liveserver import _ports, wait_for
+from tests.liveserver import _ports, stop, wait_for
 from tests.webfixtures import AUTH, TOKEN, write_lists
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def serve(tmp_path: Path, phishing: str = "evil.example.com\n",
         proc = subprocess.Popen(
             [sys.executable, "-m", "linkguard", "serve", "--lists", str(manifest),
              "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
         port = wait_for(lambda: proc.poll() is None and listening_port(log) or
                         (proc.poll() is not None and -1), "the listening log line")
@@ -72,13 +72,7 @@ def serve(tmp_path: Path, phishing: str = "evil.example.com\n",
                  "two serving workers")
         yield svc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(DEADLINE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 @pytest.fixture
