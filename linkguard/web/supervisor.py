@@ -140,11 +140,7 @@ class Master:
             signal.signal(sig, _noop)  # the wake-up fd carries the signal number
         self.sel.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
 
-        started = time.time()
-        t0 = time.perf_counter()
-        engine, (errors, by_list) = build_engine(self.manifest, None, None)
-        self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
-        self.holder = EngineHolder(engine, errors, 1)
+        self._load()
         self._spawn_generation(self.holder)
 
         while not (self.stopping and not self.workers):
@@ -306,6 +302,15 @@ class Master:
             self._commit_swap(swap)
 
     # --- reloads --------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """The first load. Its own method: a local variable of run() would keep this engine
+        for the master's whole life, and so in every worker forked after any reload."""
+        started = time.time()
+        t0 = time.perf_counter()
+        engine, (errors, by_list) = build_engine(self.manifest, None, None)
+        self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
+        self.holder = EngineHolder(engine, errors, 1)
 
     def _next_reload(self) -> None:
         if (self.stopping or self.build is not None or self.swap is not None
