@@ -50,7 +50,9 @@ class ConnectionGuard(asyncio.Protocol):
         self._header_timeout, self._send_timeout = header_timeout, send_timeout
         self._on_timeout = on_timeout
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._head: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the pending request head began to arrive
         self._send: asyncio.TimerHandle | None = None
         self._busy = 0  # requests of this connection the app is handling
         self._paused = False
@@ -61,11 +63,12 @@ class ConnectionGuard(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
         self._inner.connection_made(transport)
         self._arm_head()  # a connection that never sends a full head is not kept either
 
     def data_received(self, data: bytes) -> None:
-        if not self._busy and self._head is None and not self._lingering:
+        if not self._busy and self._head_since is None and not self._lingering:
             self._arm_head()  # the first bytes of a new request
         self._inner.data_received(data)
 
@@ -97,9 +100,7 @@ class ConnectionGuard(asyncio.Protocol):
         """The app has a complete request head: the head deadline is over."""
         self._busy += 1
         self._lingering = False
-        if self._head is not None:
-            self._head.cancel()
-            self._head = None
+        self._head_since = None  # its timer, if pending, finds no head and stops
 
     def request_finished(self, body_unread: bool = False) -> None:
         """The app has answered; `body_unread`: before reading the whole body (what follows is
@@ -110,15 +111,25 @@ class ConnectionGuard(asyncio.Protocol):
     # --- deadlines ------------------------------------------------------------------------------
 
     def _arm_head(self) -> None:
-        if self._transport is not None:
-            loop = asyncio.get_running_loop()
-            self._head = loop.call_later(self._header_timeout, self._head_expired)
+        # One timer per connection, not one per request: a keep-alive connection's requests
+        # each note when their head began, and the timer, when it fires, re-arms itself for
+        # the head then pending, if any (a timer per request cost ~3 us of a ~140 us request).
+        if self._transport is not None and self._loop is not None:
+            self._head_since = self._loop.time()
+            if self._head is None:
+                self._head = self._loop.call_at(self._head_since + self._header_timeout,
+                                                self._head_expired)
 
     def _head_expired(self) -> None:
         self._head = None
-        transport = self._transport
-        if transport is None or self._busy or transport.is_closing():
+        transport, since = self._transport, self._head_since
+        if transport is None or since is None or self._busy or transport.is_closing():
             return
+        assert self._loop is not None
+        if (deadline := since + self._header_timeout) > self._loop.time():
+            self._head = self._loop.call_at(deadline, self._head_expired)  # a later head
+            return
+        self._head_since = None
         self._report("header")
         if not self._paused and transport.get_write_buffer_size() == 0:
             # Nothing else is being written on this connection: a clear answer, then close.
