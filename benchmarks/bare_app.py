@@ -3,20 +3,38 @@
 same JSON body as /v1/check (`await request.json()`) and returns a small JSON object. No
 middleware, no access log (linkguard's is off by default too), one process.
 
-    bare_app.py --port 8081 [--host 127.0.0.1]
+With --lists, the same handler also checks the text with linkguard's Engine and returns its
+verdict: no bounds, metrics, guard or error handling. It is no linkguard, but the ceiling any web
+layer around this engine could reach on aiohttp (bench_service.py reports it beside the target).
+
+    bare_app.py --port 8081 [--host 127.0.0.1] [--lists MANIFEST]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from aiohttp import web
+
+ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 async def check(request: web.Request) -> web.Response:
     data = await request.json()
     return web.json_response({"verdict": "allow", "links": [], "lists_version": "bare",
                               "chars": len(data.get("text") or "")})
+
+
+def engine_check(manifest: str):  # type: ignore[no-untyped-def]
+    from linkguard import Engine
+    check_text = Engine.from_manifest(manifest).check_text
+
+    async def check(request: web.Request) -> web.Response:
+        data = await request.json()
+        return web.Response(body=ENCODER.encode(check_text(data["text"]).to_json()).encode(),
+                            content_type="application/json")
+    return check
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -27,9 +45,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--lists", help="check with linkguard's Engine on these lists")
     a = p.parse_args()
     app = web.Application()
-    app.router.add_post("/v1/check", check)
+    app.router.add_post("/v1/check", engine_check(a.lists) if a.lists else check)
     app.router.add_get("/readyz", readyz)
     web.run_app(app, host=a.host, port=a.port, access_log=None, print=None)
 

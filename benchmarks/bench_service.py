@@ -2,12 +2,15 @@
 """Service cost (issue target 3), on loopback, in one run:
 
   bare     benchmarks/bare_app.py (one POST handler: `await request.json()`, small JSON out)
+  ceiling  bare_app.py --lists: that handler plus Engine.check_text and its verdict out, nothing
+           else (no bounds, metrics, guard, errors): what any web layer on aiohttp around this
+           engine could reach at best; not a target, it shows how much of the gap is the engine
   check    `linkguard serve --workers 1` with the big set, POST /v1/check, a message with one link
   batch    the same server, POST /v1/check/batch, 100 messages a body, one URL each in `urls`
   batch_text  the same, the URL inside each message's `text`
 
 Both servers are pinned to core 0 and wrk to core 1 (when there are two cores and taskset).
-wrk cycles through the same bodies for bare and check; the two alternate for --rounds rounds and
+wrk cycles through the same bodies for bare, ceiling and check; they alternate for --rounds rounds and
 the best round of each counts. Targets: check >= 0.8 x bare (requests/s); batch >= 50k URLs/s
 per worker.
 
@@ -17,6 +20,7 @@ per worker.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -117,20 +121,28 @@ def main(argv: list[str] | None = None) -> int:
 
     urls = common.lines(a.urls)
     tmp = Path(tempfile.mkdtemp(prefix="lg-bench-service-"))
-    port_bare, port_lg = common.free_port(), common.free_port()
-    base_bare, base_lg = f"http://127.0.0.1:{port_bare}", f"http://127.0.0.1:{port_lg}"
+    port_bare, port_ceil, port_lg = common.free_port(), common.free_port(), common.free_port()
+    base_bare, base_ceil, base_lg = (f"http://127.0.0.1:{port}"
+                                     for port in (port_bare, port_ceil, port_lg))
     check_lua = lua_script(tmp / "check.lua", check_bodies(urls))
     batch_lua = lua_script(tmp / "batch.lua", batch_bodies(urls, 100, 20, text=False))
     batch_text_lua = lua_script(tmp / "batch_text.lua", batch_bodies(urls, 100, 20, text=True))
 
     bare_cmd = [*common.pin_prefix(0), common.PYTHON, str(common.HERE / "bare_app.py"),
                 "--port", str(port_bare)]
+    ceil_cmd = [*common.pin_prefix(0), common.PYTHON, str(common.HERE / "bare_app.py"),
+                "--port", str(port_ceil), "--lists", a.lists]
     lg_cmd = common.serve_cmd(a.lists, port_lg, 1, core=0)
     try:
-        with common.started(bare_cmd, log=tmp / "bare.log") as bare, \
-                common.started(lg_cmd, log=tmp / "serve.log", env=common.serve_env()) as lg:
+        with contextlib.ExitStack() as stack:
+            bare = stack.enter_context(common.started(bare_cmd, log=tmp / "bare.log"))
+            lg = stack.enter_context(common.started(lg_cmd, log=tmp / "serve.log",
+                                                    env=common.serve_env()))
             common.wait_ready(base_bare + "/readyz", bare, 30)
             ready_s = common.wait_ready(base_lg + "/readyz", lg, a.ready_timeout)
+            # Started once linkguard is ready: the two would share core 0 while loading.
+            ceil = stack.enter_context(common.started(ceil_cmd, log=tmp / "ceiling.log"))
+            common.wait_ready(base_ceil + "/readyz", ceil, a.ready_timeout)
             sample = check_bodies(urls)[0]
             assert post(base_bare + "/v1/check", sample)["verdict"] == "allow"
             verdict = post(base_lg + "/v1/check", sample)
@@ -138,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
             batch = post(base_lg + "/v1/check/batch", batch_bodies(urls, 100, 1, False)[0])
             assert len(batch["results"]) == 100
 
-            for lua, base in ((check_lua, base_bare), (check_lua, base_lg)):  # warm up
-                wrk(base + "/v1/check", lua, 1, a.connections)
-            runs: dict[str, list[dict[str, Any]]] = {"bare": [], "check": []}
+            assert post(base_ceil + "/v1/check", sample)["links"] == verdict["links"]
+            servers = {"bare": (base_bare, bare.pid), "ceiling": (base_ceil, ceil.pid),
+                       "check": (base_lg, lg.pid)}
+            for base, _pid in servers.values():  # warm up
+                wrk(base + "/v1/check", check_lua, 1, a.connections)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             for _ in range(a.rounds):
-                runs["bare"].append(wrk(base_bare + "/v1/check", check_lua, a.seconds,
-                                        a.connections, bare.pid))
-                runs["check"].append(wrk(base_lg + "/v1/check", check_lua, a.seconds,
-                                         a.connections, lg.pid))
+                for name, (base, pid) in servers.items():
+                    runs[name].append(wrk(base + "/v1/check", check_lua, a.seconds,
+                                          a.connections, pid))
             batch_run = wrk(base_lg + "/v1/check/batch", batch_lua, a.seconds, a.connections,
                             lg.pid)
             batch_text_run = wrk(base_lg + "/v1/check/batch", batch_text_lua, a.seconds,
@@ -167,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_check_to_bare": round(best("check") / best("bare"), 3),
         "bare_req_per_cpu_s": bare_cpu, "check_req_per_cpu_s": check_cpu,
         "ratio_check_to_bare_per_cpu": round(check_cpu / bare_cpu, 3) if bare_cpu else None,
+        "ceiling_req_per_s": best("ceiling"),
+        "ratio_ceiling_to_bare": round(best("ceiling") / best("bare"), 3),
+        "ratio_check_to_ceiling": round(best("check") / best("ceiling"), 3),
         "runs": runs,
         "batch_urls_per_s": batch_run["req_per_s"] * 100,
         "batch_urls_per_cpu_s": (batch_run["req_per_cpu_s"] or 0) * 100,

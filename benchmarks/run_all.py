@@ -220,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             "service_bare_req_per_cpu_s": s.get("bare_req_per_cpu_s"),
             "service_check_req_per_cpu_s": s.get("check_req_per_cpu_s"),
             "service_check_to_bare_per_cpu": s.get("ratio_check_to_bare_per_cpu"),
+            # Not a target: Engine.check_text in the bare handler, nothing else (bare_app.py).
+            "service_ceiling_req_per_s": s.get("ceiling_req_per_s"),
+            "service_ceiling_to_bare": s.get("ratio_ceiling_to_bare"),
             "batch_urls_per_s_per_worker": s.get("batch_urls_per_s"),
             "batch_urls_per_cpu_s": s.get("batch_urls_per_cpu_s"),
             "ready_s": m.get("ready_s"),

@@ -44,7 +44,10 @@ def table(doc: dict[str, Any]) -> str:
         f"{f['check_url_small_urls_per_s']:,} URLs/s" if f.get("check_url_small_urls_per_s") else "",
         "3a_service_check_vs_bare": f"{f['service_check_req_per_s']:,} vs "
         f"{f['service_bare_req_per_s']:,} req/s; per CPU-s {f['service_check_req_per_cpu_s']:,} vs "
-        f"{f['service_bare_req_per_cpu_s']:,}" if f.get("service_bare_req_per_s") else "",
+        f"{f['service_bare_req_per_cpu_s']:,}" + (
+            f"; the engine alone in the bare handler {f['service_ceiling_req_per_s']:,} req/s "
+            f"({f['service_ceiling_to_bare']:.3f}x)" if f.get("service_ceiling_req_per_s") else "")
+        if f.get("service_bare_req_per_s") else "",
         "4c_pss_two_workers_vs_one": f"{f['pss_two_workers_mb']} vs {f['pss_one_worker_mb']} MB"
         if f.get("pss_two_workers_mb") else "",
     }
