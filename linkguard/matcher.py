@@ -51,7 +51,7 @@ def keyword_text(c: CanonicalURL) -> str:
 
 
 class Matcher:
-    __slots__ = ("has_url", "host", "keyword", "md5", "prefix_lists", "sha256", "url",
+    __slots__ = ("host", "keyword", "list_bits", "md5", "n_lists", "prefix_lists", "sha256", "url",
                  "url_queries")
 
     def __init__(self, lists: Sequence[ParsedList]) -> None:
@@ -75,7 +75,9 @@ class Matcher:
                 table[key] = interned.setdefault(mask, mask)
         self.url: dict[str, int] = tables["exact"]  # type: ignore[assignment]
         self.url_queries = any("?" in k for k in self.url if k is not _NOT_A_KEY)
-        self.host, self.has_url = _host_table(tables["domain"], self.url, len(lists))  # type: ignore[arg-type]
+        self.n_lists = len(lists)
+        self.list_bits = (1 << self.n_lists) - 1
+        self.host = _host_table(tables["domain"], self.url, self.n_lists)  # type: ignore[arg-type]
         self.sha256: dict[bytes, int] = tables["sha256"]  # type: ignore[assignment]
         self.md5: dict[bytes, int] = tables["md5"]  # type: ignore[assignment]
         self.keyword: ahocorasick.Automaton | None = None
@@ -96,7 +98,7 @@ class Matcher:
             get = self.host.get
             host = c.host
             url_start = len(host) - len(c.url_host)
-            urls_here = 0
+            lengths = 0
             i = -1 if c.is_ip else host.rfind(".")
             while True:
                 value = get(host[i + 1:])
@@ -104,14 +106,13 @@ class Matcher:
                     break
                 mask |= value
                 if i + 1 == url_start:
-                    urls_here = value & self.has_url
+                    lengths = value >> self.n_lists
                 if i < 0:
                     break
                 i = host.rfind(".", 0, i)
-            if urls_here:
-                mask = (mask & ~self.has_url) | self._url_mask(c)
-            else:
-                mask &= ~self.has_url
+            mask &= self.list_bits
+            if lengths:
+                mask |= self._url_mask(c, lengths)
         if self.keyword is not None:
             for _end, value in self.keyword.iter(keyword_text(c)):
                 mask |= value
@@ -120,28 +121,35 @@ class Matcher:
                 mask |= self._hash_mask(expr.encode())
         return mask
 
-    def _url_mask(self, c: CanonicalURL) -> int:
+    def _url_mask(self, c: CanonicalURL, lengths: int) -> int:
         """Exact: host + whole path. Prefix: host + each path prefix at a segment boundary
-        (the whole path included). With a query, the same keys with "?query" appended."""
+        (the whole path included). With a query, the same keys with "?query" appended.
+
+        `lengths` has bit n set when some URL key of this host is n characters long (mod 64):
+        a key of another length is in no list, so it is neither built nor looked up. Most
+        probes of a URL on a listed host are misses, each a cache miss or two in a table of
+        millions; this test costs a shift."""
         get = self.url.get
         host = c.url_host
         path = c.path.rstrip("/")
-        query = "?" + c.query if c.query is not None and self.url_queries else None
-        mask = get(host + path, 0)
-        if query is not None:
+        query = "?" + c.query if c.query is not None and self.url_queries else ""
+        h, q = len(host), len(query)
+        mask = get(host + path, 0) if lengths >> (h + len(path) & 63) & 1 else 0
+        if q and lengths >> (h + len(path) + q & 63) & 1:
             mask |= get(host + path + query, 0)
         partial = 0
         if path:
-            partial = get(host, 0)
-            if query is not None:
+            if lengths >> (h & 63) & 1:
+                partial = get(host, 0)
+            if q and lengths >> (h + q & 63) & 1:
                 partial |= get(host + query, 0)
             i = path.find("/", 1)
             n = 1
             while i > 0 and n < urls.MAX_PATH_SEGMENTS:
-                key = host + path[:i]
-                partial |= get(key, 0)
-                if query is not None:
-                    partial |= get(key + query, 0)
+                if lengths >> (h + i & 63) & 1:
+                    partial |= get(host + path[:i], 0)
+                if q and lengths >> (h + i + q & 63) & 1:
+                    partial |= get(host + path[:i] + query, 0)
                 i = path.find("/", i + 1)
                 n += 1
         return mask | (partial & self.prefix_lists)
@@ -160,18 +168,17 @@ class Matcher:
                 "keyword": len(self.keyword) if self.keyword is not None else 0}
 
 
-def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
-                ) -> tuple[dict[str, int], int]:
-    """One table for hosts: domain entries' masks, a flag bit (returned) on hosts that have URL
-    entries, and every parent of every host (mask 0), so a walk from the last label down can
-    stop at the first miss. IP literals have no parents."""
-    has_url = 1 << n_lists
+def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int) -> dict[str, int]:
+    """One table for hosts: domain entries' masks and every parent of every host (mask 0), so a
+    walk from the last label down can stop at the first miss. IP literals have no parents. A
+    host with URL entries also has, above the list bits, the lengths of its URL keys (bit
+    n_lists + len % 64 for each): nonzero says it has some (Matcher._url_mask)."""
     host = dict(domains)
     for key in url:
         if key is _NOT_A_KEY:
             continue
         h = key.partition("/")[0].partition("?")[0]
-        host[h] = host.get(h, 0) | has_url
+        host[h] = host.get(h, 0) | 1 << (n_lists + (len(key) & 63))
     for key in list(host):
         if key is _NOT_A_KEY or key.startswith("[") or key.rpartition(".")[2].isdigit():
             continue
@@ -179,7 +186,7 @@ def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int
         while i >= 0 and key[i + 1:] not in host:
             host[key[i + 1:]] = 0
             i = key.find(".", i + 1)
-    return host, has_url
+    return host
 
 
 def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:
