@@ -131,10 +131,10 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
 def backoff_seconds(request: web.Request) -> int:
     """How long this client must wait before it may present a token again (0: it may now).
     One budget per address for the bearer header and the console's login form."""
-    wait = request.config_dict[ADMIN_BACKOFF].wait(client_address(request))
+    wait = keys.config(request)[ADMIN_BACKOFF].wait(client_address(request))
     if wait <= 0:
         return 0
-    request.config_dict[keys.METRICS].auth_failures.labels("429").inc()
+    keys.config(request)[keys.METRICS].auth_failures.labels("429").inc()
     return math.ceil(wait)
 
 
@@ -143,14 +143,14 @@ def token_matches(request: web.Request, given: str | None) -> bool:
     # surrogateescape: bytes that are not UTF-8 still compare (and fail), never raise.
     # Digests of both sides: the comparison takes the same time whatever the lengths.
     presented = hashlib.sha256((given or "").strip().encode("utf-8", "surrogateescape")).digest()
-    expected = hashlib.sha256(request.config_dict[keys.ADMIN_TOKEN]).digest()
+    expected = hashlib.sha256(keys.config(request)[keys.ADMIN_TOKEN]).digest()
     ok = given is not None and hmac.compare_digest(presented, expected)
-    backoff = request.config_dict[ADMIN_BACKOFF]
+    backoff = keys.config(request)[ADMIN_BACKOFF]
     if ok:
         backoff.succeeded(client_address(request))
     else:
         backoff.failed(client_address(request))
-        request.config_dict[keys.METRICS].auth_failures.labels("401").inc()
+        keys.config(request)[keys.METRICS].auth_failures.labels("401").inc()
     return ok
 
 
@@ -166,7 +166,7 @@ async def reload(request: web.Request) -> web.Response:
     if not isinstance(force, bool):
         raise ApiError(422, "invalid_request", "force: expected true or false")
     try:
-        result = await request.config_dict[keys.CONTROL].reload(names, force)
+        result = await keys.config(request)[keys.CONTROL].reload(names, force)
     except ControlUnavailable as e:
         raise ApiError(503, "unavailable", str(e)) from None
     if not result.ok:
@@ -178,7 +178,7 @@ async def reload(request: web.Request) -> web.Response:
 
 async def lists(request: web.Request) -> web.Response:
     try:
-        return json_response(await request.config_dict[keys.CONTROL].status())
+        return json_response(await keys.config(request)[keys.CONTROL].status())
     except ControlUnavailable as e:
         raise ApiError(503, "unavailable", str(e)) from None
 
@@ -188,7 +188,7 @@ async def explain(request: web.Request) -> web.Response:
     url = data.get("url")
     if not isinstance(url, str) or not url:
         raise ApiError(422, "invalid_request", "url: expected a non-empty string")
-    if len(url) > request.config_dict[keys.SETTINGS].max_url_chars:
+    if len(url) > keys.config(request)[keys.SETTINGS].max_url_chars:
         raise ApiError(422, "url_too_long", "url: too long")
     url = _string(request, data, "url", "") or ""
     return json_response(_engine(request).explain(url))

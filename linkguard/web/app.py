@@ -121,7 +121,7 @@ async def check(request: web.Request) -> web.Response:
 
 
 async def check_batch(request: web.Request) -> web.Response:
-    settings = request.config_dict[keys.SETTINGS]
+    settings = keys.config(request)[keys.SETTINGS]
     data = _object(await read_json(request), "body")
     messages = data.get("messages")
     if not isinstance(messages, list):
@@ -181,7 +181,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    holder = request.config_dict[keys.HOLDER]
+    holder = keys.config(request)[keys.HOLDER]
     if holder.engine is None:
         return error_response(503, "not_ready", "lists are not loaded",
                               errors=[_position(e) for e in holder.errors])
@@ -201,12 +201,12 @@ def _position(error: str) -> str:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    return web.Response(body=request.config_dict[keys.METRICS].render(),
+    return web.Response(body=keys.config(request)[keys.METRICS].render(),
                         headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.config_dict[keys.OPENAPI], content_type="application/json")
+    return web.Response(body=keys.config(request)[keys.OPENAPI], content_type="application/json")
 
 
 # --- parsing and bounds ------------------------------------------------------------------------
@@ -214,7 +214,7 @@ async def openapi(request: web.Request) -> web.Response:
 async def read_body(request: web.Request) -> bytes:
     """The body, bounded: 413 over the size limit, 408 not received within body_timeout, 400
     when the client goes away. aiohttp keeps it, so `request.post()` after this reads no more."""
-    settings = request.config_dict[keys.SETTINGS]
+    settings = keys.config(request)[keys.SETTINGS]
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
@@ -228,7 +228,7 @@ async def read_body(request: web.Request) -> bytes:
             async with asyncio.timeout(settings.body_timeout):
                 body = await request.read()
     except TimeoutError:
-        request.config_dict[keys.METRICS].client_timeout("body")
+        keys.config(request)[keys.METRICS].client_timeout("body")
         raise ApiError(408, "request_timeout", f"request body not received within "
                        f"{settings.body_timeout:g}s") from None
     except web.HTTPRequestEntityTooLarge:
@@ -271,7 +271,7 @@ def _message(request: web.Request, msg: dict[str, Any], where: str, *,
              settings: Settings | None = None, engine: Engine | None = None) -> TextVerdict:
     """Bound one message ({"text", "urls"}) and check it. A batch passes the settings and the
     engine it took once (one lists version for the whole batch, no lookups per message)."""
-    settings = settings or request.config_dict[keys.SETTINGS]
+    settings = settings or keys.config(request)[keys.SETTINGS]
     text = _string(request, msg, "text", where, settings)
     raw_urls = msg.get("urls")
     if text is None and raw_urls is None:
@@ -296,7 +296,7 @@ def _message(request: web.Request, msg: dict[str, Any], where: str, *,
 def _check_link_count(request: web.Request, verdict: TextVerdict, where: str,
                       settings: Settings | None = None) -> None:
     # Links found in the text count too: a renderer must not get a partial answer.
-    limit = (settings or request.config_dict[keys.SETTINGS]).max_links_per_message
+    limit = (settings or keys.config(request)[keys.SETTINGS]).max_links_per_message
     if len(verdict.links) > limit:
         raise _invalid(f"{where or 'body'}: {len(verdict.links)} links in the message; "
                        f"the limit is {limit}", code="too_many_links")
@@ -309,7 +309,7 @@ def _string(request: web.Request, data: dict[str, Any], key: str, where: str,
         return None
     if not isinstance(value, str):
         raise _invalid(f"{where}{key}: expected a string, got {_json_type(value)}")
-    limit = (settings or request.config_dict[keys.SETTINGS]).max_text_chars
+    limit = (settings or keys.config(request)[keys.SETTINGS]).max_text_chars
     if len(value) > limit:
         raise _invalid(f"{where}{key}: {len(value)} characters; the limit is {limit}",
                        code="text_too_long")
@@ -339,14 +339,14 @@ def _invalid(message: str, code: str = "invalid_request") -> ApiError:
 
 
 def _engine(request: web.Request) -> Engine:
-    engine = request.config_dict[keys.HOLDER].engine
+    engine = keys.config(request)[keys.HOLDER].engine
     if engine is None:  # never answer "allow" without lists
         raise ApiError(503, "not_ready", "lists are not loaded; see /readyz")
     return engine
 
 
 def _observe(request: web.Request, *verdicts: TextVerdict) -> None:
-    request.config_dict[keys.METRICS].observe_messages(verdicts)
+    keys.config(request)[keys.METRICS].observe_messages(verdicts)
     for verdict in verdicts:
         audit_links(request.path, verdict.links)
 
@@ -369,7 +369,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     elapsed = time.perf_counter() - t0
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    app = request.config_dict
+    app = keys.config(request)
     app[keys.METRICS].observe_request(route, request.method, response.status, elapsed)
     if response.status == 408:  # the rest of a slow body is not worth waiting for
         response.force_close()

@@ -97,10 +97,10 @@ class Session:
 
 
 def _key(request: web.Request) -> bytes:
-    state = request.config_dict[CONSOLE]
+    state = keys.config(request)[CONSOLE]
     if state.key is None:
-        secret = request.config_dict[keys.SETTINGS].instance_secret or state.own_secret
-        token = request.config_dict[keys.ADMIN_TOKEN]
+        secret = keys.config(request)[keys.SETTINGS].instance_secret or state.own_secret
+        token = keys.config(request)[keys.ADMIN_TOKEN]
         state.key = hmac.new(secret, b"linkguard console v1\0" + token, hashlib.sha256).digest()
     return state.key
 
@@ -213,7 +213,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 def _login_page(request: web.Request, status: int = 200, message: str = "") -> web.Response:
     nonce = secrets.token_urlsafe(18)
-    minutes = round(request.config_dict[keys.SETTINGS].console_session_seconds / 60)
+    minutes = round(keys.config(request)[keys.SETTINGS].console_session_seconds / 60)
     body = render("console_login.html", action=_path(request, "login"),
                   csrf=_mac(request, "login", nonce), minutes=minutes,
                   message=Markup(f"<p class=\"bad\">{escape(message)}</p>") if message else "")
@@ -237,7 +237,7 @@ async def login(request: web.Request) -> web.Response:
         return response
     if not token_matches(request, form.get("token", "")):
         return _login_page(request, 401, "Wrong token.")
-    lifetime = request.config_dict[keys.SETTINGS].console_session_seconds
+    lifetime = keys.config(request)[keys.SETTINGS].console_session_seconds
     sid = secrets.token_urlsafe(18)
     expires = str(int(time.time() + lifetime))
     response = _redirect(request, "page")
@@ -268,7 +268,7 @@ async def reload(request: web.Request, session: Session, form: MultiDict[str]
     names = list(dict.fromkeys(n for n in form.getall("lists", []) if n)) or None
     force = form.get("force") in ("1", "on", "true")
     try:
-        result = await request.config_dict[keys.CONTROL].reload(names, force)
+        result = await keys.config(request)[keys.CONTROL].reload(names, force)
     except ControlUnavailable as e:
         notice = _notice("bad", "Reload failed", Markup(f"<p>{escape(e)}</p>"))
         return await _render(request, session, notice=notice, status=503)
@@ -288,19 +288,19 @@ async def reload(request: web.Request, session: Session, form: MultiDict[str]
 
 async def test(request: web.Request, session: Session, form: MultiDict[str]) -> web.Response:
     query = form.get("q", "").strip()
-    limit = request.config_dict[keys.SETTINGS].max_text_chars
+    limit = keys.config(request)[keys.SETTINGS].max_text_chars
     if len(query) > limit:
         return await _render(request, session, test_result=_para(
             f"That is {len(query)} characters; the limit is {limit}.", "bad"), status=422)
     if not query:
         return await _render(request, session)
-    engine = request.config_dict[keys.HOLDER].engine
+    engine = keys.config(request)[keys.HOLDER].engine
     if engine is None:
         return await _render(request, session, query=query, status=503, test_result=_para(
             "The lists are not loaded: nothing can be tested until a reload succeeds.", "bad"))
     # In a thread: explain re-reads the files of the lists that match, which takes a while for
     # big lists, and this worker has other requests to answer meanwhile (the engine is immutable).
-    result = await asyncio.to_thread(_test_result, engine, request.config_dict[keys.SETTINGS],
+    result = await asyncio.to_thread(_test_result, engine, keys.config(request)[keys.SETTINGS],
                                      query)
     return await _render(request, session, query=query, test_result=result)
 
@@ -357,7 +357,7 @@ async def _render(request: web.Request, session: Session, *, notice: Markup = _E
                   query: str = "", test_result: Markup = _EMPTY, status: int = 200
                   ) -> web.Response:
     try:
-        st = await request.config_dict[keys.CONTROL].status()
+        st = await keys.config(request)[keys.CONTROL].status()
     except ControlUnavailable as e:
         st = {"ready": False, "lists_version": None, "lists": [], "workers": [], "history": []}
         notice = Markup(notice + _notice("bad", "Status unavailable", Markup(

@@ -195,7 +195,7 @@ def setup_shim(app: web.Application, settings: Settings, metrics: Metrics) -> No
 
 async def rewrite(request: web.Request) -> web.Response:
     text, replacement = await read_text_and_replacement(request)
-    shim = request.config_dict[SHIM]
+    shim = keys.config(request)[SHIM]
     base = shim.base_url or _request_origin(request)
     engine = _engine(request)
     verdict = engine.check_text(text)
@@ -254,11 +254,11 @@ def _request_origin(request: web.Request) -> str:
 # --- GET /go --------------------------------------------------------------------------------
 
 async def go(request: web.Request) -> web.Response:
-    shim = request.config_dict[SHIM]
+    shim = keys.config(request)[SHIM]
     query = request.rel_url.query
     us, ss = query.getall("u", []), query.getall("s", [])
     url = us[0] if len(us) == 1 else None
-    limit = request.config_dict[keys.SETTINGS].max_url_chars
+    limit = keys.config(request)[keys.SETTINGS].max_url_chars
     if (url is None or len(ss) != 1 or len(url) > limit
             or not shim.verify(url, ss[0]) or web_url(url) != url):
         # web_url(url) == url: a signed URL is always one we serialized; anything else (a key
@@ -266,7 +266,7 @@ async def go(request: web.Request) -> web.Response:
         shim.clicks.labels("unverified").inc()
         return _unverified(url)
 
-    engine = request.config_dict[keys.HOLDER].engine
+    engine = keys.config(request)[keys.HOLDER].engine
     if engine is None:  # never let a click through unchecked
         shim.clicks.labels("not_ready").inc()
         return _notice(503, "This link cannot be checked right now",
