@@ -1,94 +1,36 @@
-"""The real `linkguard serve --workers 2` as a subprocess, over loopback: verdicts, a reload that
-reaches every worker, a crashed worker re-forked, a clean stop."""
+"""The real `linkguard serve --workers 2` as a subprocess (tests/liveserver.py), over loopback:
+verdicts, a reload that reaches every worker, a crashed worker re-forked, a clean stop, the old
+lists' memory returned."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.liveserver import _ports, live_service, stop, wait_for
-from tests.webfixtures import AUTH, TOKEN, write_lists
-
-ROOT = Path(__file__).resolve().parent.parent
-DEADLINE = 30.0  # generous bound for polling loops; nothing asserts on timing
-
-
-class Service:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
-        self.proc, self.log, self.port = proc, log, port
-
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                     method=method, headers={**(headers or {})})
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=DEADLINE) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def lists(self) -> dict[str, Any]:
-        status, body = self.request("GET", "/admin/lists", headers=AUTH)
-        assert status == 200
-        return body  # type: ignore[no-any-return]
-
-
-def listening_port(log: Path) -> int | None:
-    return _ports(log)[0]
-
-
-@contextlib.contextmanager
-def serve(tmp_path: Path, phishing: str = "evil.example.com\n",
-          ) -> Iterator[Service]:
-    manifest = write_lists(tmp_path / "lists", phishing=phishing)
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "LINKGUARD_ADMIN_TOKEN": TOKEN, "PYTHONPATH": str(ROOT),
-           "LINKGUARD_DRAIN_TIMEOUT": "10"}
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "linkguard", "serve", "--lists", str(manifest),
-             "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    try:
-        port = wait_for(lambda: proc.poll() is None and listening_port(log) or
-                        (proc.poll() is not None and -1), "the listening log line")
-        assert port > 0, log.read_text()
-        svc = Service(proc, log, port)
-        wait_for(lambda: sum(w["state"] == "serving" for w in svc.lists()["workers"]) == 2,
-                 "two serving workers")
-        yield svc
-    finally:
-        stop(proc)
+from tests.liveserver import DEADLINE, LiveService, live_service, wait_for
+from tests.webfixtures import AUTH, write_lists
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    with serve(tmp_path) as svc:
+def service(tmp_path: Path) -> Iterator[LiveService]:
+    with live_service(tmp_path, workers=2) as svc:
         yield svc
 
 
-def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> None:
+def test_serve_reload_reaches_every_worker(service: LiveService, tmp_path: Path) -> None:
     status, body = service.request("POST", "/v1/check", {"text": "go to evil.example.com now"})
     assert status == 200 and body["verdict"] == "block"
     assert body["links"][0]["lists"] == ["phishing"]
     status, body = service.request("POST", "/v1/check", {"text": "https://bad.example.org"})
     assert body["verdict"] == "allow"
 
-    first = wait_for(lambda: (s := service.lists()) and
+    first = wait_for(lambda: (s := service.status()) and
                      sum(w["state"] == "serving" for w in s["workers"]) == 2 and s,
                      "two serving workers")
     old_version = first["lists_version"]
@@ -99,7 +41,7 @@ def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> 
     phishing.write_text("bad.example.org\nnot a host!\n")
     status, body = service.request("POST", "/admin/reload", {}, AUTH)
     assert status == 422 and body["error"]["errors"][0].startswith(f"{phishing}:2: ")
-    assert service.lists()["lists_version"] == old_version
+    assert service.status()["lists_version"] == old_version
 
     phishing.write_text("bad.example.org\n")
     status, body = service.request("POST", "/admin/reload", {"lists": ["phishing"]}, AUTH)
@@ -108,7 +50,7 @@ def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> 
     assert new_version != old_version
 
     # The old generation drains and exits; every worker left serves the new version.
-    after = wait_for(lambda: (s := service.lists()) and
+    after = wait_for(lambda: (s := service.status()) and
                      all(w["state"] == "serving" for w in s["workers"]) and s,
                      "the old generation to exit")
     assert after["lists_version"] == new_version
@@ -122,7 +64,7 @@ def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> 
     # A worker that dies is re-forked by the master.
     victim = after["workers"][0]["pid"]
     os.kill(victim, signal.SIGKILL)
-    healed = wait_for(lambda: (s := service.lists()) and
+    healed = wait_for(lambda: (s := service.status()) and
                       victim not in {w["pid"] for w in s["workers"]} and
                       sum(w["state"] == "serving" for w in s["workers"]) == 2 and s,
                       "the master to re-fork the worker")
@@ -145,13 +87,14 @@ def test_serve_reload_reaches_every_worker(service: Service, tmp_path: Path) -> 
 
 
 def test_serve_not_ready_until_lists_load(tmp_path: Path) -> None:
-    with serve(tmp_path, phishing="evil.example.com\nnot a host!\n") as service:
+    manifest = write_lists(tmp_path / "lists", phishing="evil.example.com\nnot a host!\n")
+    with live_service(tmp_path, workers=2, manifest=manifest) as service:
         status, body = service.request("GET", "/readyz")
         phishing = tmp_path / "lists" / "phishing.txt"
         assert status == 503 and body["error"]["errors"][0].startswith(f"{phishing}:2: ")
         status, body = service.request("POST", "/v1/check", {"text": "evil.example.com"})
         assert status == 503 and body["error"]["code"] == "not_ready"  # never a silent allow
-        assert service.lists()["ready"] is False
+        assert service.status()["ready"] is False
 
         phishing.write_text("evil.example.com\n")
         status, body = service.request("POST", "/admin/reload", {}, AUTH)
