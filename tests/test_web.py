@@ -92,6 +92,18 @@ async def test_batch_keeps_order_and_ids(client: TestClient) -> None:
     assert [r["verdict"] for r in results] == ["block", "allow", "flag"]
 
 
+async def test_answers_hold_any_id_and_text_exactly(client: TestClient) -> None:
+    # Answers are written by orjson, and by the standard library where orjson cannot: an id
+    # over 64 bits, a lone surrogate (here from an id in ASCII escapes, read as U+FFFD).
+    for ids, expected in ((["日本", 7], ["日本", 7]),  # orjson: UTF-8
+                          ([2**70, -(2**64), "\ud800x", "日本"], [2**70, -(2**64), "\ufffdx", "日本"])):
+        data = json.dumps({"messages": [{"id": i, "text": "見て evil.example.com"} for i in ids]})
+        status, body = await raw(client, "/v1/check/batch", data.encode())
+        assert status == 200
+        assert [r["id"] for r in body["results"]] == expected
+        assert {r["links"][0]["start"] for r in body["results"]} == {3}
+
+
 async def test_sanitize_replaces_blocked_links(client: TestClient) -> None:
     text = "a evil.example.com b https://ok.example.org c"
     status, body = await post(client, "/v1/sanitize", {"text": text})

