@@ -4,8 +4,9 @@ same JSON body as /v1/check (`await request.json()`) and returns a small JSON ob
 middleware, no access log (linkguard's is off by default too), one process.
 
 With --lists, the same handler also checks the text with linkguard's Engine and returns its
-verdict: no bounds, metrics, guard or error handling. It is no linkguard, but the ceiling any web
-layer around this engine could reach on aiohttp (bench_service.py reports it beside the target).
+verdict, written by orjson as linkguard writes it: no bounds, metrics, guard or error handling.
+It is no linkguard, but the ceiling any web layer around this engine could reach on aiohttp
+(bench_service.py reports it beside the target).
 
     bare_app.py --port 8081 [--host 127.0.0.1] [--lists MANIFEST]
 """
@@ -13,11 +14,9 @@ layer around this engine could reach on aiohttp (bench_service.py reports it bes
 from __future__ import annotations
 
 import argparse
-import json
 
+import orjson
 from aiohttp import web
-
-ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 async def check(request: web.Request) -> web.Response:
@@ -32,7 +31,7 @@ def engine_check(manifest: str):  # type: ignore[no-untyped-def]
 
     async def check(request: web.Request) -> web.Response:
         data = await request.json()
-        return web.Response(body=ENCODER.encode(check_text(data["text"]).to_json()).encode(),
+        return web.Response(body=orjson.dumps(check_text(data["text"]).to_json()),
                             content_type="application/json")
     return check
 
