@@ -72,6 +72,8 @@ _U = rf"[^\s\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x9f{_DOTS}\ud800-\udfff
 # Greek and Cyrillic, the scripts of Latin's whole- and mixed-script confusables (UTS-39), so
 # "\u0435vil.com" (Cyrillic e) is that host, not "vil.com".
 _A = rf"[0-9A-Za-z_\-{_LATIN}\u0370-\u03ff\u0400-\u04ff]"
+# A character of a label that _U takes and _A does not (CJK, Hangul, Thai, Arabic, ...).
+_NOT_A = rf"[^\x00-\x9f\s{_LATIN}\u0370-\u03ff\u0400-\u04ff{_DOTS}\ud800-\udfff\ufffe\uffff]"
 
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
 
@@ -87,8 +89,11 @@ _CANDIDATE = re.compile(
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
     # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
-    # inside other emphasis or brackets ("_evil.com_", "*__evil.com__*", "(___evil.com___)").
-    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-./{_LATIN}])"
+    # inside other emphasis or brackets ("_evil.com_", "*__evil.com__*", "(___evil.com___)"),
+    # and for a '.' after a label in a script _A does not take: twitter-text's validDomain
+    # takes "日本.evil.com" whole, and without a scheme it extracts the ASCII domain in it.
+    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-/{_LATIN}])"
+    rf"(?:(?<!\.)|(?<={_NOT_A}\.))"
     r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
     rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
 )
