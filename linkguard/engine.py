@@ -222,14 +222,17 @@ class Engine:
         for cand in candidates:
             own, *inner = self._check_tree(cand.url)
             end = cand.end
-            if cand.whole is not None and own.action is not Action.BLOCK:
-                # The token taken whole may open another page: if that is worse, so is the link,
-                # and it spans the whole token (sanitize removes all of it).
-                whole = self._check_tree(cand.whole)
-                if (worse := _escalated(own, whole)) is not own:
-                    own = worse
-                    inner += whole
-                    end = cand.whole_end
+            # Other readings of the link: the token taken whole (it may open another page, and
+            # then the link spans the whole token: sanitize removes all of it), and the ASCII
+            # domain twitter-text links inside a host that starts in another script (inside
+            # the span). If one is worse, so is the link.
+            for reading, reading_end in ((cand.whole, cand.whole_end), (cand.ascii, end)):
+                if reading is not None and own.action is not Action.BLOCK:
+                    alt = self._check_tree(reading)
+                    if (worse := _escalated(own, alt)) is not own:
+                        own = worse
+                        inner += alt
+                        end = max(end, reading_end)
             s16, e16 = (cand.start, end) if utf16 is None else (utf16(cand.start), utf16(end))
             links.append(LinkVerdict(own, cand.start, end, s16, e16))
             links += map(LinkVerdict, inner)

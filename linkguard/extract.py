@@ -35,6 +35,7 @@ import functools
 import html
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -55,6 +56,11 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
     # `whole_end` (at most where the next link starts); -1: not checked, over the budget.
     whole: str | None = None
     whole_end: int = 0
+    # Without a scheme, a host that starts in a script twitter-text's validAsciiDomain does not
+    # take ("приветevil.com", "Ｘevil.com", "пример.evil.com/x"): the link twitter-text makes,
+    # the ASCII domain inside it ("evil.com"), where a browser given the whole opens another
+    # host. Inside the span.
+    ascii: str | None = None
 
 
 # ---- patterns ------------------------------------------------------------------------------
@@ -72,9 +78,12 @@ _U = rf"[^\s\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x9f{_DOTS}\ud800-\udfff
 # Greek and Cyrillic, the scripts of Latin's whole- and mixed-script confusables (UTS-39), so
 # "\u0435vil.com" (Cyrillic e) is that host, not "vil.com".
 _A = rf"[0-9A-Za-z_\-{_LATIN}\u0370-\u03ff\u0400-\u04ff]"
+_TW_ASCII = re.compile(rf"[0-9A-Za-z_\-{_LATIN}]")  # twitter-text validAsciiDomain's labels
 # A character of a label that _U takes and _A does not (CJK, Hangul, Thai, Arabic, ...).
 _NOT_A = rf"[^\x00-\x9f\s{_LATIN}\u0370-\u03ff\u0400-\u04ff{_DOTS}\ud800-\udfff\ufffe\uffff]"
 
+_U1 = re.compile(_U)
+_ASCII_DOT_OR_DOTS = "." + _DOTS
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
 
 _CANDIDATE = re.compile(
@@ -151,7 +160,22 @@ def _compat_alnum() -> dict[int, str]:
 # Fullwidth ASCII (U+FF0E stays: it is one of _DOTS) and the forms above, folded in the view.
 _FOLD: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if c != 0xFF0E}
 _FOLD.update(_compat_alnum())
-_FOLDABLE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_FOLD)) + "]")
+
+
+def _char_class(code_points: Iterable[int]) -> str:
+    """A regex class of the code points, as ranges: a class of a thousand single astral code
+    points is tested one by one (~20 us a line of text), one of 79 ranges in ~1 us."""
+    runs: list[list[int]] = []
+    for c in sorted(code_points):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "")
+                         for a, b in runs) + "]"
+
+
+_FOLDABLE = re.compile(_char_class(_FOLD))
 # A scheme right after a letter or digit: no link if that character was written in ASCII
 # (twitter-text validUrlPrecedingChars), a link if it was folded (`ａhttps://evil.com`).
 _GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])(?i:h(?:tt|xx)ps?)(?::|\[:)")
@@ -430,9 +454,11 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     out = []
     quote = -1  # where the last search for the end of a token taken whole found it
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
+    plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
+        ascii = None if plain else _ascii_link(text, view, table, url, start, end)
         if end >= token_end and table is None:  # most links: the token ends with the link
-            out.append(Candidate(url, start, end))
+            out.append(Candidate(url, start, end, ascii=ascii))
             continue
         # One forward scan for the whole text, however many links a token holds. The token
         # ends at any white space, as twitter-text's and most chat clients' links do (GFM's
@@ -457,14 +483,31 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
             stop = _orig(stop - 1, *table) + 1 if rest else end
             span_stop = max(end, _orig(span_stop - 1, *table) + 1) if rest else end
         if stop <= end:
-            out.append(Candidate(url, start, end))
+            out.append(Candidate(url, start, end, ascii=ascii))
         elif budget >= stop - end:
             budget -= stop - end
             whole = url + _DEFANG.sub(".", text[end:stop])
-            out.append(Candidate(url, start, end, whole, max(end, span_stop)))
+            out.append(Candidate(url, start, end, whole, max(end, span_stop), ascii))
         else:
-            out.append(Candidate(url, start, end, None, -1))
+            out.append(Candidate(url, start, end, None, -1, ascii))
     return out
+
+
+def _ascii_link(text: str, view: str, table: tuple[list[int], list[int]] | None, url: str,
+                start: int, end: int) -> str | None:
+    """Candidate.ascii for the link view[start:end] (`url`): after the characters, as written
+    in the text (a folded fullwidth 'Ｘ' is not ASCII), that twitter-text's validAsciiDomain
+    does not take, and the dots between them; None when there are none, or nothing after."""
+    if url.startswith(("http://", "https://")):
+        return None
+    p = start
+    while p < end and not _TW_ASCII.match(text[_orig(p, *table) if table else p]):
+        if view[p] not in _ASCII_DOT_OR_DOTS and not _U1.match(view[p]):
+            return None
+        p += 1
+    if p == start or p >= end:
+        return None
+    return url[len(_DOT_RE.sub(".", view[start:p])):]
 
 
 def _tail_start(view: str, limit: int) -> int:
