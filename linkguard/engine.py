@@ -226,7 +226,9 @@ class Engine:
             # then the link spans the whole token: sanitize removes all of it), and the ASCII
             # domain twitter-text links inside a host that starts in another script (inside
             # the span). If one is worse, so is the link.
-            for reading, reading_end in ((cand.whole, cand.whole_end), (cand.ascii, end)):
+            readings = () if cand.whole is None and cand.ascii is None else (
+                (cand.whole, cand.whole_end), (cand.ascii, end))
+            for reading, reading_end in readings:
                 if reading is not None and own.action is not Action.BLOCK:
                     alt = self._check_tree(reading)
                     if (worse := _escalated(own, alt)) is not own:
