@@ -259,3 +259,19 @@ def test_plain_host_shortcut_changes_nothing(text: str) -> None:
     with pytest.MonkeyPatch.context() as m:
         m.setattr(extract, "_PLAIN_HOST", re.compile(r"(?!)"))  # never matches: always general
         assert find_links(text) == fast
+
+
+@pytest.mark.parametrize(("text", "ascii"), [
+    ("\u043f\u0440\u0438\u0432\u0435\u0442evil.com", "evil.com"),
+    ("\u043f\u0440\u0438\u043c\u0435\u0440.evil.com/x", "evil.com/x"),
+    ("\uff38evil.com:80/x", "evil.com:80/x"),
+    ("\u03a3\u03b5\u03bb\u03af\u03b4\u03b1.gr", None),  # only a TLD after the Greek label
+    ("\u043f\u0440\u0438\u0432\u0435\u0442.com/x", None),
+    ("\u00e9evil.com", None),  # accented Latin is validAsciiDomain's
+    ("evil.com", None),
+    ("http://\u043f\u0440\u0438\u0432\u0435\u0442evil.com/", None),  # with a scheme: the host
+])
+def test_ascii_domain_reading(text: str, ascii: str | None) -> None:
+    """Candidate.ascii: the ASCII domain twitter-text links inside a schemeless host that
+    starts in a script its validAsciiDomain does not take."""
+    assert [c.ascii for c in find_links(text)] == [ascii]
