@@ -79,7 +79,6 @@ _U = rf"[^\s\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x9f{_DOTS}\ud800-\udfff
 # "\u0435vil.com" (Cyrillic e) is that host, not "vil.com".
 _A = rf"[0-9A-Za-z_\-{_LATIN}\u0370-\u03ff\u0400-\u04ff]"
 _TW_ASCII = re.compile(rf"[0-9A-Za-z_\-{_LATIN}]")  # twitter-text validAsciiDomain's labels
-_HOST_END = re.compile(r"[/\\?#:]")  # where a schemeless link's host ends: path, query, port
 # A character of a label that _U takes and _A does not (CJK, Hangul, Thai, Arabic, ...).
 _NOT_A = rf"[^\x00-\x9f\s{_LATIN}\u0370-\u03ff\u0400-\u04ff{_DOTS}\ud800-\udfff\ufffe\uffff]"
 
@@ -509,9 +508,10 @@ def _ascii_link(text: str, view: str, table: tuple[list[int], list[int]] | None,
     if p == start or p >= end:
         return None
     tail = url[len(_DOT_RE.sub(".", view[start:p])):]
-    # validAsciiDomain is labels and a TLD: "Σελίδα.gr" holds no ASCII domain, only a TLD.
-    host_end = _HOST_END.search(tail)
-    return tail if "." in tail[:host_end.start() if host_end else len(tail)] else None
+    # validAsciiDomain is labels and a TLD: "Σελίδα.gr" holds no ASCII domain, only a TLD
+    # (a port, if any, is digits: no dot).
+    authority_end = _AUTHORITY_END.search(tail)
+    return tail if "." in tail[:authority_end.start() if authority_end else len(tail)] else None
 
 
 def _tail_start(view: str, limit: int) -> int:
