@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,25 +254,38 @@ class Engine:
         If a blocked link that only a Markdown or HTML renderer makes is left (it has no place
         in the text to cut), the whole text is replaced."""
         verdict = self.check_text(text)
-        out: list[str] = []
-        pos = removed = 0
-        for link in verdict.links:
-            if link.action is Action.BLOCK and link.start is not None and link.end is not None:
-                out += (text[pos:link.start], replacement)
-                pos = link.end
-                removed += 1
-        out.append(text[pos:])
-        sanitized = "".join(out)
-        if verdict.action is Action.BLOCK and self.hidden_block(sanitized):
+        cut = self.replace_links(text, verdict, replacement)
+        if cut is None:
             return Sanitized(replacement, verdict, 1)
-        return Sanitized(sanitized, verdict, removed)
+        sanitized, replaced = cut
+        return Sanitized(sanitized, verdict, sum(r is not None for r in replaced))
 
-    def hidden_block(self, text: str) -> bool:
-        """Does `text` hold a blocked link that only a Markdown or HTML renderer makes
-        (extract.markup_links)? It has no span to cut: the whole text must go. Asked of a
-        text whose visible blocked links are already cut (they may be the same links)."""
-        return any(self.check_url(url).action is Action.BLOCK
-                   for url in extract.markup_links(text))
+    def replace_links(self, text: str, verdict: TextVerdict, replacement: str,
+                      rewrite: Callable[[LinkVerdict], str | None] | None = None
+                      ) -> tuple[str, list[str | None]] | None:
+        """`text` (checked as `verdict`) with each blocked link that has a span replaced by
+        `replacement`, and each other one by `rewrite(link)` unless that is None; and what
+        replaced each link of the verdict (None: nothing). None when a blocked link that only a
+        Markdown or HTML renderer makes is left (extract.markup_links): it has no span to cut,
+        so the whole text must go. (sanitize, and /v1/rewrite's link shim.)"""
+        out: list[str] = []
+        replaced: list[str | None] = []
+        pos = 0
+        for link in verdict.links:
+            new = None
+            if link.start is not None and link.end is not None:
+                new = replacement if link.action is Action.BLOCK else \
+                    rewrite(link) if rewrite is not None else None
+                if new is not None:
+                    out += (text[pos:link.start], new)
+                    pos = link.end
+            replaced.append(new)
+        out.append(text[pos:])
+        result = "".join(out)
+        if verdict.action is Action.BLOCK and any(  # the visible blocked links are cut already
+                self.check_url(url).action is Action.BLOCK for url in extract.markup_links(result)):
+            return None
+        return result, replaced
 
     # ---- admin ------------------------------------------------------------------------------
 

@@ -202,28 +202,23 @@ async def rewrite(request: web.Request) -> web.Response:
     _check_link_count(request, verdict, "")
     _observe(request, verdict)
 
-    out: list[str] = []
-    shims: list[str | None] = []
-    pos = removed = rewritten = 0
-    for link in verdict.links:
-        if link.start is not None and link.end is not None:
-            if link.action is Action.BLOCK:
-                out += (text[pos:link.start], replacement)
-                pos = link.end
-                removed += 1
-            elif ((target := _shimmable(text, link)) is not None
-                  and len(shim_url := shim.link(base, target)) - len(base) <= MAX_SHIM_PATH):
-                out += (text[pos:link.start], shim_url)
-                pos = link.end
-                rewritten += 1
-                shims.append(shim_url)
-                continue
-        shims.append(None)
-    out.append(text[pos:])
-    if verdict.action is Action.BLOCK and engine.hidden_block("".join(out)):
-        out, removed, rewritten = [replacement], 1, 0  # a blocked link only a renderer makes
-        shims = [None] * len(shims)
-    body = Sanitized("".join(out), verdict, removed).to_json()
+    def shim_link(link: LinkVerdict) -> str | None:
+        target = _shimmable(text, link)
+        if target is None or len(shim_url := shim.link(base, target)) - len(base) > MAX_SHIM_PATH:
+            return None
+        return shim_url
+
+    cut = engine.replace_links(text, verdict, replacement, shim_link)
+    shims: list[str | None]
+    if cut is None:  # a blocked link only a renderer makes: the whole text goes
+        new_text, shims, removed, rewritten = replacement, [None] * len(verdict.links), 1, 0
+    else:
+        new_text, replaced = cut
+        shims = [None if link.action is Action.BLOCK else r
+                 for link, r in zip(verdict.links, replaced, strict=True)]
+        rewritten = sum(s is not None for s in shims)
+        removed = sum(r is not None for r in replaced) - rewritten
+    body = Sanitized(new_text, verdict, removed).to_json()
     for item, link_shim in zip(body["links"], shims, strict=True):
         item["shim"] = link_shim
     body["rewritten"] = rewritten
