@@ -306,6 +306,20 @@ def test_no_second_answer_while_a_refused_body_still_arrives(svc: LiveService) -
                 break
 
 
+def test_no_request_after_a_refused_body_on_the_same_connection(svc: LiveService) -> None:
+    """An answer given before its body arrived closes the connection once the rest of the body
+    is read (Connection: close): no head can follow it unwatched. (The guard cannot tell the
+    rest of that body from a slow next head, so a kept-alive connection would hold a trickled
+    head for keepalive_timeout, not header_timeout.)"""
+    with svc.connect() as sock:
+        sock.sendall(head(length=(1 << 20) + 1))
+        status, headers, _ = read_response(sock)
+        assert status == 413 and headers["connection"] == "close"
+        sock.sendall(b"x" * ((1 << 20) + 1))
+        sock.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\n")  # a next head, never finished
+        assert closed_by_server(sock)
+
+
 def test_silent_connection_is_closed(svc: LiveService) -> None:
     with svc.connect() as sock:
         status, headers, body = read_response(sock)  # nothing sent at all

@@ -366,14 +366,18 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception as e:  # noqa: BLE001 -- every error is a JSON answer (errors.py)
         response = error_for(request, e)
     finally:
+        body_unread = not request.content.is_eof()
         if guard is not None:
-            guard.request_finished(body_unread=not request.content.is_eof())
+            guard.request_finished(body_unread=body_unread)
     elapsed = time.perf_counter() - t0
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     app = keys.config(request)
     app[keys.METRICS].observe_request(route, request.method, response.status, elapsed)
-    if response.status == 408:  # the rest of a slow body is not worth waiting for
+    if body_unread or response.status == 408:
+        # Answered before its body arrived (a 413, a 408 for a slow body): aiohttp reads and
+        # drops the rest for a while, then closes. Kept alive, the connection's next head
+        # would be one the guard cannot tell from that body, so it would have no deadline.
         response.force_close()
     if app[keys.SERVING].draining:
         # This process is being replaced: answer, then close, so the client's next request

@@ -14,11 +14,15 @@ wraps aiohttp's protocol for one connection and adds the two missing deadlines:
     head deadline passes: answer 408 and close;  send deadline passes: drop the connection
 
 An idle keep-alive connection (nothing sent since the last answer) is left to aiohttp's
-keepalive_timeout, and so are the bytes that follow an answer given before its request's body
-was read (a 413, a 408): aiohttp reads and drops them for up to 10 s (its lingering close) and
-they are no request head. The app's outermost middleware tells the guard when a request starts and ends
-(`request_started` / `request_finished`, found through `transport.get_protocol()`). Only asyncio's
-public protocol interface is used, and nothing here imports aiohttp.
+keepalive_timeout, and so is one whose next head came in part while a request was handled and
+then stopped: it holds no more than an idle one, and one byte more starts the head deadline.
+What follows an answer given before its request's body arrived (a 413, a 408) is the rest of
+that body, no request head: aiohttp reads and drops it for up to 10 s (its lingering close) and
+then closes, for the app answers such a request with "Connection: close" (kept alive, the next
+head would be one the guard cannot tell from that body). The app's outermost middleware tells
+the guard when a request starts and ends (`request_started` / `request_finished`, found through
+`transport.get_protocol()`). Only asyncio's public protocol interface is used, and nothing here
+imports aiohttp.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._send: asyncio.TimerHandle | None = None
         self._busy = 0  # requests of this connection the app is handling
         self._paused = False
-        self._lingering = False  # the last request's body was not read to its end
+        self._lingering = False  # the last answer came before its body: the rest is body
 
     # --- asyncio.Protocol, forwarded to aiohttp ------------------------------------------------
 
