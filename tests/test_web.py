@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from linkguard.engine import Engine
 from linkguard.web.app import create_app
+from linkguard.web.errors import json_response
 from tests.webfixtures import settings_for, write_lists
 
 JSON = {"Content-Type": "application/json"}
@@ -102,6 +105,19 @@ async def test_answers_hold_any_id_and_text_exactly(client: TestClient) -> None:
         assert status == 200
         assert [r["id"] for r in body["results"]] == expected
         assert {r["links"][0]["start"] for r in body["results"]} == {3}
+
+
+@dataclass
+class _Shape:
+    n: int
+
+
+@pytest.mark.parametrize("value", [_Shape(1), datetime.now(UTC)], ids=["dataclass", "datetime"])
+def test_an_answer_holds_only_json_types(value: object) -> None:
+    # orjson would write a dataclass or a datetime; the standard library, and so linkguard,
+    # refuses them (a handler's mistake is a 500, not an unpublished shape).
+    with pytest.raises(TypeError):
+        json_response({"x": value})
 
 
 async def test_sanitize_replaces_blocked_links(client: TestClient) -> None:
