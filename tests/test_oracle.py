@@ -26,37 +26,12 @@ from aiohttp.test_utils import TestClient
 from linkguard.engine import Engine
 from linkguard.web.app import create_app
 from tests.liveserver import DEADLINE, live_service
-from tests.webfixtures import AUTH, settings_for
+from tests.webfixtures import AUTH, manifest_entry, settings_for
 
-MANIFEST = """\
-[[list]]
-name = "phishing"
-path = "phishing.txt"
-format = "domains"
-action = "block"
-category = "phishing"
-
-[[list]]
-name = "pages"
-path = "pages.txt"
-format = "urls"
-action = "block"
-category = "csam"
-
-[[list]]
-name = "hashed"
-path = "hashed.txt"
-format = "hashes"
-action = "block"
-category = "csam"
-
-[[list]]
-name = "spam"
-path = "spam.txt"
-format = "keywords"
-action = "flag"
-category = "spam"
-"""
+MANIFEST = "\n".join([manifest_entry("phishing", "domains", "block", "phishing"),
+                      manifest_entry("pages", "urls", "block", "csam"),
+                      manifest_entry("hashed", "hashes", "block", "csam"),
+                      manifest_entry("spam", "keywords", "flag", "spam")])
 
 
 def sha(text: str) -> str:

@@ -9,21 +9,14 @@ from linkguard.config import Settings
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
-MANIFEST = """\
-[[list]]
-name = "phishing"
-path = "phishing.txt"
-format = "domains"
-action = "block"
-category = "phishing"
+def manifest_entry(name: str, fmt: str, action: str, category: str) -> str:
+    """One `[[list]]` table of a manifest, its file named after the list."""
+    return (f'[[list]]\nname = "{name}"\npath = "{name}.txt"\nformat = "{fmt}"\n'
+            f'action = "{action}"\ncategory = "{category}"\n')
 
-[[list]]
-name = "spam"
-path = "spam.txt"
-format = "keywords"
-action = "flag"
-category = "spam"
-"""
+
+MANIFEST = "\n".join([manifest_entry("phishing", "domains", "block", "phishing"),
+                      manifest_entry("spam", "keywords", "flag", "spam")])
 
 
 def write_lists(directory: Path, phishing: str = "evil.example.com\n",
