@@ -299,16 +299,10 @@ class Samples:
                 "max_ms": round(pts[-1][0] * 1000, 2) if pts else None}
 
 
-class WrkLoad:
-    """Back-to-back 1 s wrk runs, so the reload window can be cut out of the timeline. Each run's
-    latency quantiles (0.1 % steps) become weighted samples at the run's midpoint; a run counts in
-    the window when it overlaps it."""
+class _Load:
+    """Load generated in a thread from start() to stop(), its samples collected."""
 
-    def __init__(self, url: str, connections: int, tmp: Path, block_text: str) -> None:
-        self.url, self.connections = url, connections
-        self.script = tmp / "check.lua"
-        self.script.write_text(LUA.replace("ALLOW", _lua_str({"text": ALLOW_TEXT}))
-                               .replace("BLOCK", _lua_str({"text": block_text})))
+    def __init__(self) -> None:
         self.samples = Samples()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -320,6 +314,22 @@ class WrkLoad:
         self._stop.set()
         self._thread.join()
         return self.samples
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class WrkLoad(_Load):
+    """Back-to-back 1 s wrk runs, so the reload window can be cut out of the timeline. Each run's
+    latency quantiles (0.1 % steps) become weighted samples at the run's midpoint; a run counts in
+    the window when it overlaps it."""
+
+    def __init__(self, url: str, connections: int, tmp: Path, block_text: str) -> None:
+        super().__init__()
+        self.url, self.connections = url, connections
+        self.script = tmp / "check.lua"
+        self.script.write_text(LUA.replace("ALLOW", _lua_str({"text": ALLOW_TEXT}))
+                               .replace("BLOCK", _lua_str({"text": block_text})))
 
     def _loop(self) -> None:
         threads = min(2, self.connections)
@@ -344,22 +354,15 @@ def _lua_str(body: dict[str, str]) -> str:
     return json.dumps(json.dumps(body))  # a JSON string literal is a valid Lua string literal
 
 
-class PythonLoad:
+class PythonLoad(_Load):
     """Without wrk: `connections` aiohttp tasks posting back to back; every request is timed."""
 
     def __init__(self, url: str, connections: int, block_text: str) -> None:
+        super().__init__()
         self.url, self.connections, self.block_text = url, connections, block_text
-        self.samples = Samples()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> Samples:
-        self._stop.set()
-        self._thread.join()
-        return self.samples
+    def _loop(self) -> None:
+        asyncio.run(self._run())
 
     async def _run(self) -> None:
         import aiohttp
