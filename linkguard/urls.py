@@ -336,8 +336,13 @@ def embedded_urls(c: CanonicalURL) -> list[str]:
         return []  # the canonical query is fully decoded: no URL in it, none in any value
     out: list[str] = []
     seen: set[str] = set()
+    # Each value, and each part taken whole: a redirector may read its query as one URL that
+    # holds a '=' of its own (`/go?https://evil.com/x?a=b`: no name=value pair).
+    values: list[str] = []
     for part in (c.raw_query or "").split("&"):
-        value = part.partition("=")[2] or part
+        value = part.partition("=")[2]
+        values += (value, part) if value else (part,)
+    for value in values:
         found = 0
         for _ in range(MAX_EMBED_DEPTH + 2):
             url = value.lstrip("+").strip(_C0_SPACE)
