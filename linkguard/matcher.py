@@ -133,7 +133,7 @@ class Matcher:
         get = self.url.get
         host = c.url_host
         path = c.path.rstrip("/")
-        query = "?" + c.query if c.query is not None and self.url_queries else ""
+        query = urls.key_query(c.query) if self.url_queries else ""
         h, q = len(host), len(query)
         mask = get(host + path, 0) if lengths >> (h + len(path) & 63) & 1 else 0
         if q and lengths >> (h + len(path) + q & 63) & 1:
@@ -192,12 +192,12 @@ def _host_table(domains: dict[str, int], url: dict[str, int], n_lists: int) -> d
 
 def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:
     """Every key a URL is looked up by, per index (for `explain`)."""
-    host, query = c.url_host, c.query
+    host, query = c.url_host, urls.key_query(c.query)
     prefix = [host + p for p in urls.path_prefixes(c.path)]
     exact = [host + c.path.rstrip("/")]
-    if query is not None:
-        prefix += [k + "?" + query for k in prefix]
-        exact.append(exact[0] + "?" + query)
+    if query:
+        prefix += [k + query for k in prefix]
+        exact.append(exact[0] + query)
     return {"domain": urls.domain_keys(c), "prefix": prefix, "exact": exact,
             "keyword": [keyword_text(c)], "expressions": urls.expressions(c)}
 

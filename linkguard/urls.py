@@ -280,8 +280,16 @@ def path_prefixes(path: str) -> list[str]:
 
 def url_entry_key(c: CanonicalURL) -> str:
     """The key of a `urls` list entry: host (no www.), path without trailing slash, query."""
-    q = "" if c.query is None else "?" + c.query
-    return c.url_host + c.path.rstrip("/") + q
+    return c.url_host + c.path.rstrip("/") + key_query(c.query)
+
+
+def key_query(query: str | None) -> str:
+    """A canonical query as URL keys hold it: "?" + query, with '+' as "%20" (servers read a
+    query form-encoded: `q=bad+word` is `q=bad%20word`); "" for none, and for an empty one
+    ("login.php?", as phishing feeds write them: servers see the same page)."""
+    if not query:
+        return ""
+    return "?" + (query.replace("+", "%20") if "+" in query else query)
 
 
 # ---- Safe Browsing expressions ---------------------------------------------------------------
