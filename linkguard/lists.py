@@ -235,14 +235,21 @@ _SPACE = re.compile(r"\s")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
-def _url_line(line: str) -> list[str]:
+def _url_line(line: str, prefix: bool) -> list[str]:
     if _SPACE.search(line):
         raise EntryError("a URL entry cannot contain white space")
     full = urls.with_scheme(line)  # with a scheme, an entry already canonical skips the parse
     c = urls.canonicalize(full) if full is not None else None
     if c is None:
         raise EntryError(f"not a URL a browser would open: {line!r}")
-    return [urls.url_entry_key(c)]
+    if "*" in c.host:  # a browser would look up the name "*.site.net" itself
+        raise EntryError("wildcards are not supported (a URL entry is one host's pages; list "
+                         "the domain in a domains list)")
+    key = urls.url_entry_key(c)
+    if prefix and c.path.rstrip("/").count("/") >= urls.MAX_PATH_SEGMENTS:
+        raise EntryError(f"a URL prefix deeper than {urls.MAX_PATH_SEGMENTS - 1} path segments "
+                         "(a URL is matched by its first ones)")
+    return [key]
 
 
 def _hash_line(line: str, algorithm: str) -> list[bytes]:
@@ -263,7 +270,7 @@ def parse_line(spec: ListSpec, line: str) -> list[str] | list[bytes]:
     if spec.format is Format.DOMAINS:
         return _domain_line(line)
     if spec.format is Format.URLS:
-        return _url_line(line)
+        return _url_line(line, spec.index == "prefix")
     if spec.format is Format.KEYWORDS:
         return [line.lower()]
     return _hash_line(line, spec.hash)

@@ -71,6 +71,8 @@ def test_manifest_errors_name_file_and_line(tmp_path: Path, body: str, reason: s
     ("urls", "http://a b.com/x", "cannot contain white space"),
     ("urls", "http://ho%23st/x", "not a URL a browser would open"),
     ("urls", "javascript:alert(1)", "not a URL a browser would open"),
+    ("urls", "*.site.net/x", "wildcards are not supported"),
+    ("urls", "site.net" + "/s" * 64, "deeper than 63 path segments"),
     ("hashes", "abc", "not a sha256 hex digest"),
     ("hashes", "g" * 64, "not a sha256 hex digest"),
     ("domains", "x" * 9000, "line longer than"),
