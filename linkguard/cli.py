@@ -135,8 +135,10 @@ def validate(manifest: Path) -> int:
 
 def hash_list(path: Path, algorithm: str, *, exact: bool) -> int:
     """Each entry becomes the digest of its Safe Browsing expression: a domain `a.com` is
-    `a.com/` (every page of the host and its subdomains); a URL `a.com/dir` is `a.com/dir` and,
-    unless --exact, `a.com/dir/` (everything below it)."""
+    `a.com/` (every page of the host and its subdomains); a URL `a.com/dir` or `a.com/dir/` is
+    `a.com/dir` and, unless --exact, `a.com/dir/` (everything below it). A bare host is read as
+    a domain, and an exact page is not found with a '/' added (`a.com/dir/` is also the
+    expression of everything below it)."""
     from linkguard.lists import ListSpec
     spec = ListSpec("input", path, Format.DOMAINS, Action.BLOCK, "input", strict=False)
     _, text = read_list_file(spec)
@@ -147,9 +149,10 @@ def hash_list(path: Path, algorithm: str, *, exact: bool) -> int:
         if not isinstance(result, EntryError):
             exprs = [f"{host}/" for host in result]  # type: ignore[str-bytes-safe]
         elif (c := urls.canonicalize(line)) is not None:
-            base = c.url_host + c.path
-            exprs = [base + ("" if c.query is None else "?" + c.query)]
-            if not exact and c.query is None and not c.path.endswith("/"):
+            # As in a urls list, a trailing '/' and an empty query are not significant.
+            base = c.url_host + (c.path.rstrip("/") or "/")
+            exprs = [base + "?" + c.query if c.query else base]
+            if not exact and not c.query and not base.endswith("/"):
                 exprs.append(base + "/")
         else:
             print(f"{path}:{n}: not a host name or URL", file=sys.stderr)

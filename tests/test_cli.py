@@ -86,7 +86,8 @@ def test_lists_validate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("algorithm", ["sha256", "md5"])
 def test_lists_hash_round_trip(tmp_path: Path, algorithm: str) -> None:
-    (tmp_path / "plain.txt").write_text("evil.com\n||ads.example^\nfiles.example/u/abc\n")
+    (tmp_path / "plain.txt").write_text("evil.com\n||ads.example^\nfiles.example/u/abc\n"
+                                        "files.example/v/abc/\nphish.example/login.php?\n")
     r = run("lists", "hash", "--hash", algorithm, str(tmp_path / "plain.txt"))
     assert r.returncode == 0
     (tmp_path / "hashed.txt").write_text(r.stdout)
@@ -95,5 +96,9 @@ def test_lists_hash_round_trip(tmp_path: Path, algorithm: str) -> None:
     m = str(tmp_path / "m.toml")
     for url, status in [("http://a.evil.com/x", 1), ("http://notevil.com/", 0),
                         ("http://ads.example/", 1), ("http://files.example/u/abc", 1),
-                        ("http://files.example/u/abc/d", 1), ("http://files.example/u/abcd", 0)]:
+                        ("http://files.example/u/abc/d", 1), ("http://files.example/u/abcd", 0),
+                        # a trailing '/' and an empty query are not significant, as in a urls list
+                        ("http://files.example/v/abc", 1), ("http://files.example/v/abc/d", 1),
+                        ("http://phish.example/login.php", 1),
+                        ("http://phish.example/login.php?", 1)]:
         assert run("check", "--lists", m, url).returncode == status, url
