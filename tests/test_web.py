@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import random
@@ -283,6 +284,19 @@ async def test_wrong_content_type_is_415(client: TestClient) -> None:
     status, _ = await raw(client, "/v1/check", b'{"text": "a"}',
                           {"Content-Type": "application/json; charset=utf-8"})
     assert status == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_is_not_as_encoded_is_400(client: TestClient, encoding: str) -> None:
+    headers = {**JSON, "Content-Encoding": encoding}
+    status, body = await raw(client, "/v1/check", b'{"text": "evil.example.com"}', headers)
+    assert status == 400 and body["error"]["code"] == "invalid_body"
+
+
+async def test_a_compressed_body_is_read(client: TestClient) -> None:
+    data = gzip.compress(b'{"text": "evil.example.com"}')
+    status, body = await raw(client, "/v1/check", data, {**JSON, "Content-Encoding": "gzip"})
+    assert status == 200 and body["verdict"] == "block"
 
 
 async def test_oversized_body_is_413(aiohttp_client: Any, manifest: Path) -> None:

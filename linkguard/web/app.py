@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from linkguard.config import Settings
 from linkguard.engine import DEFAULT_REPLACEMENT, Engine
@@ -235,6 +236,10 @@ async def read_body(request: web.Request) -> bytes:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes") from None
     except (ConnectionError, ClientPayloadError) as e:  # the client went away mid-body
         raise ApiError(400, "invalid_body", f"could not read the request body: {e}") from None
+    except RequestPayloadError:  # not as its Content-Encoding says (aiohttp decompresses it)
+        encoding = request.headers.get("Content-Encoding", "")
+        raise ApiError(400, "invalid_body", "could not decode the request body as its "
+                       f"Content-Encoding {encoding!r} says") from None
     return body
 
 
