@@ -191,6 +191,15 @@ async def test_login_without_the_right_csrf_token_is_403(client: TestClient,
     assert resp.status == 403 and console.SESSION_COOKIE not in b.cookies
 
 
+@pytest.mark.parametrize("charset", ["bogus", "hex", "utf-16"])
+async def test_a_form_in_an_unknown_charset_is_403(client: TestClient, charset: str) -> None:
+    # Read as no form (as a malformed one is): the CSRF page, never a 500.
+    await client.get(UI + "login")
+    resp = await client.post(UI + "login", data=f"csrf=x&token={TOKEN}".encode(), headers={
+        "Content-Type": f"application/x-www-form-urlencoded; charset={charset}"})
+    assert resp.status == 403
+
+
 async def test_login_csrf_token_is_bound_to_its_cookie(client: TestClient) -> None:
     a, b = Browser(client), Browser(client)
     _, page = await a.get(UI + "login")

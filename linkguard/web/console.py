@@ -167,8 +167,8 @@ async def _form(request: web.Request) -> MultiDict[str] | None:
     await read_body(request)
     try:
         data = await request.post()
-    except (ValueError, web.HTTPException, ClientPayloadError, ConnectionError):
-        return None  # malformed, too large, or the client went away
+    except (ValueError, LookupError, web.HTTPException, ClientPayloadError, ConnectionError):
+        return None  # malformed, in an unknown charset, too large, or the client went away
     return MultiDict((k, v) for k, v in data.items() if isinstance(v, str))
 
 
