@@ -291,7 +291,11 @@ class Engine:
 
     def explain(self, url: str) -> dict[str, Any]:
         """Why a URL gets its verdict: canonical form, lookup keys and every matching entry with
-        its list and line. Admin-only: it reveals list entries."""
+        its list and line, and the same for the URLs embedded in its query, as deep and as many
+        as a check follows. Admin-only: it reveals list entries."""
+        return self._explain(url, 0, [urls.MAX_EMBEDDED])
+
+    def _explain(self, url: str, depth: int, budget: list[int]) -> dict[str, Any]:
         verdict = self.check_url(url)
         c = urls.canonicalize(url)
         out: dict[str, Any] = {"url": url, "canonical": verdict.canonical,
@@ -309,7 +313,12 @@ class Engine:
         for i, parsed in enumerate(self.parsed):
             if mask >> i & 1:
                 out["matches"] += _matching_entries(parsed, c, keys, digests)
-        out["embedded"] = [self.explain(e) for e in urls.embedded_urls(c)]
+        if depth < urls.MAX_EMBED_DEPTH:
+            for e in urls.embedded_urls(c):
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+                out["embedded"].append(self._explain(e, depth + 1, budget))
         return out
 
 

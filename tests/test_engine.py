@@ -6,10 +6,12 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from linkguard import Action, Engine
+from linkguard import Action, Engine, urls
 from linkguard.engine import ListLoadError
 from tests.corpora import ROOT
 
@@ -144,6 +146,23 @@ def test_explain_names_list_line_and_entry(engine: Engine) -> None:
     # a host no browser opens has a Safe Browsing form all the same (for hash-list tooling)
     out = engine.explain("http://host%23.com/a")
     assert out["canonical"] is None and out["safe_browsing_canonical"] == "http://host%23.com/a"
+
+
+def test_explain_follows_embedded_urls_as_far_as_a_check_does(engine: Engine) -> None:
+    def depth(out: dict[str, Any]) -> int:
+        return 1 + max(map(depth, out["embedded"]), default=0)
+
+    def count(out: dict[str, Any]) -> int:
+        return len(out["embedded"]) + sum(map(count, out["embedded"]))
+
+    nested = engine.explain("http://a.com/?u=" * 500 + "http://phish.example.com/")
+    assert depth(nested) == urls.MAX_EMBED_DEPTH + 1
+    inner = "&".join(f"v{i}=http://b{i}.com/" for i in range(40))
+    fanned = engine.explain("http://a.com/?" + "&".join(
+        f"u{i}=" + quote(f"http://c{i}.com/?{inner}") for i in range(40)))
+    assert count(fanned) == urls.MAX_EMBEDDED
+    assert engine.explain("http://a.com/?u=http://phish.example.com/")["embedded"][0][
+        "matches"][0]["list"] == "demo-phishing"
 
 
 def test_explain_finds_hashed_entries(engine: Engine) -> None:
