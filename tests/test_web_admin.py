@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from linkguard.config import Settings
 from linkguard.engine import Engine
 from linkguard.web.app import create_app
+from tests.liveserver import DEADLINE
 from tests.webfixtures import AUTH, TOKEN, settings_for, write_lists
 
 
@@ -205,6 +208,26 @@ async def test_explain_reveals_entries_to_admins(client: TestClient) -> None:
     assert body["verdict"]["verdict"] == "block"
     [match] = body["matches"]
     assert (match["list"], match["line"], match["entry"]) == ("phishing", 1, "evil.example.com")
+
+
+async def test_explain_does_not_stop_the_worker_meanwhile(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain re-reads list files (seconds for big lists): the worker answers checks meanwhile.
+    Here explain waits until a check has been answered, so it would wait for ever on the loop."""
+    checked = threading.Event()
+    explain = Engine.explain
+
+    def slow_explain(engine: Engine, url: str) -> dict[str, Any]:
+        assert checked.wait(DEADLINE), "no check was answered while explain ran"
+        return explain(engine, url)
+
+    monkeypatch.setattr(Engine, "explain", slow_explain)
+    explaining = asyncio.ensure_future(client.post("/admin/explain", headers=AUTH,
+                                                   json={"url": "https://evil.example.com/"}))
+    await asyncio.sleep(0.05)
+    assert await verdict(client, "evil.example.com") == "block"
+    checked.set()
+    assert (await explaining).status == 200
 
 
 @pytest.mark.parametrize("payload", [{}, {"url": 1}, {"url": ""}, {"url": None}, ["x"],

@@ -14,6 +14,7 @@ the public one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -191,4 +192,6 @@ async def explain(request: web.Request) -> web.Response:
     if len(url) > keys.config(request)[keys.SETTINGS].max_url_chars:
         raise ApiError(422, "url_too_long", "url: too long")
     url = _string(request, data, "url", "") or ""
-    return json_response(_engine(request).explain(url))
+    # In a thread, as the console's: explain re-reads the files of the lists that match (seconds
+    # for a list of millions), and this worker answers checks meanwhile (the engine is immutable).
+    return json_response(await asyncio.to_thread(_engine(request).explain, url))
