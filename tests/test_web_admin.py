@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from linkguard.config import Settings
 from linkguard.engine import Engine
 from linkguard.web.app import create_app
+from linkguard.web.state import MAX_REPORTED_ERRORS
 from tests.liveserver import DEADLINE
 from tests.webfixtures import AUTH, TOKEN, settings_for, write_lists
 
@@ -151,6 +152,23 @@ async def test_failed_reload_changes_nothing(client: TestClient, manifest: Path)
     fixed = await (await client.get("/admin/lists", headers=AUTH)).json()
     assert all(item["last_error"] is None for item in fixed["lists"])
     assert await verdict(client, "https://bad.example.org") == "block"
+
+
+async def test_a_reload_reports_a_bounded_number_of_errors(client: TestClient,
+                                                           manifest: Path) -> None:
+    """A feed in the wrong format has an error a line; 700k of them overflowed the master's
+    answer to its workers (a 503, and the asking worker restarted). The answer and
+    /admin/lists carry MAX_REPORTED_ERRORS a list, then how many more there are."""
+    (manifest.parent / "phishing.txt").write_text("not a host!\n" * (MAX_REPORTED_ERRORS + 500))
+    resp = await client.post("/admin/reload", headers=AUTH, json={})
+    errors = (await resp.json())["error"]["errors"]
+    assert resp.status == 422 and len(errors) == MAX_REPORTED_ERRORS + 1
+    assert errors[-1] == (f"{manifest}: 500 more errors not shown (`linkguard lists validate "
+                          f"{manifest}` prints every one)")
+    status = await (await client.get("/admin/lists", headers=AUTH)).json()
+    [phishing] = [x for x in status["lists"] if x["name"] == "phishing"]
+    assert phishing["last_error"].count("\n") == MAX_REPORTED_ERRORS
+    assert await verdict(client, "https://evil.example.com") == "block"
 
 
 async def test_reload_refuses_a_shrunken_list_unless_forced(client: TestClient,

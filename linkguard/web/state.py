@@ -80,21 +80,36 @@ _WARM_UP = ("https://a.example.com/x?u=https%3A%2F%2Fb.example.org%2F hxxp://c[.
 Errors = tuple[tuple[str, ...], dict[str, list[str]]]  # all errors, and grouped by list name
 
 
+MAX_REPORTED_ERRORS = 1000  # a reload's answer and /admin/lists carry at most this many a list
+
+
 def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | None,
                  force: bool = False) -> tuple[Engine | None, Errors]:
-    """Build; never raises. Returns (engine, no errors) or (None, every error as
-    `file:line: reason`, also grouped by list name, "" for the manifest itself)."""
+    """Build; never raises. Returns (engine, no errors) or (None, the errors as
+    `file:line: reason`, also grouped by list name, "" for the manifest itself). A feed in the
+    wrong format has an error a line: past MAX_REPORTED_ERRORS (in all, and for each list) one
+    line says how many more there are (`linkguard lists validate` prints every one)."""
     try:
         engine = Engine.from_manifest(manifest, previous=previous, force=force,
                                       reload=list(names) if names is not None else None)
         engine.check_text(_WARM_UP)
         return engine, ((), {})
     except ListLoadError as e:
-        return None, (e.errors or (f"{manifest}: load failed",), dict(e.by_list))
+        errors = e.errors or (f"{manifest}: load failed",)
+        return None, (tuple(_bounded(manifest, errors)),
+                      {name: _bounded(manifest, errs) for name, errs in e.by_list.items()})
     except Exception as e:  # a bug in the engine must not take the service down
         log.exception("engine build crashed")
         error = f"{manifest}: internal error: {type(e).__name__}: {e}"
         return None, ((error,), {"": [error]})
+
+
+def _bounded(manifest: str, errors: Sequence[str]) -> list[str]:
+    if len(errors) <= MAX_REPORTED_ERRORS:
+        return list(errors)
+    more = (f"{manifest}: {len(errors) - MAX_REPORTED_ERRORS} more errors not shown "
+            f"(`linkguard lists validate {manifest}` prints every one)")
+    return [*errors[:MAX_REPORTED_ERRORS], more]
 
 
 RELOAD_HISTORY = 20  # attempts kept for /admin/lists "history" (the console shows them)
