@@ -79,8 +79,9 @@ class Settings:
     shim_key_file: str | None = None
     shim_previous_key: str | None = field(default=None, repr=False)
     shim_previous_key_file: str | None = None
-    # Clicks on one link: more than shim_burst_clicks within shim_burst_seconds is a 429
-    # (Mimecast's 50 in 5 s). Counted per process, for at most shim_burst_max_links links (LRU).
+    # Clicks on one link by one client address: more than shim_burst_clicks within
+    # shim_burst_seconds is a 429 (Mimecast's 50 in 5 s). Counted per process, for at most
+    # shim_burst_max_links (link, client) pairs (LRU).
     shim_burst_clicks: int = 50
     shim_burst_seconds: float = 5.0
     shim_burst_max_links: int = 10_000

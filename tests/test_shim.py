@@ -330,15 +330,16 @@ async def test_burst_limit_per_link(aiohttp_client: Any, manifest: Path) -> None
 def test_burst_limiter_is_50_in_5_seconds_and_bounded() -> None:
     now = [1000.0]
     limiter = BurstLimiter(50, 5.0, max_links=3, clock=lambda: now[0])
-    assert all(limiter.hit("a") == 0.0 for _ in range(50))
-    wait = limiter.hit("a")
+    assert all(limiter.hit("a", "10.0.0.1") == 0.0 for _ in range(50))
+    wait = limiter.hit("a", "10.0.0.1")
     assert wait == pytest.approx(0.1)
+    assert limiter.hit("a", "10.0.0.2") == 0.0  # one client cannot spend another's budget
     now[0] += 0.1
-    assert limiter.hit("a") == 0.0 and limiter.hit("a") > 0
+    assert limiter.hit("a", "10.0.0.1") == 0.0 and limiter.hit("a", "10.0.0.1") > 0
     now[0] += 5.0
-    assert all(limiter.hit("a") == 0.0 for _ in range(50))  # a full bucket again
+    assert all(limiter.hit("a", "10.0.0.1") == 0.0 for _ in range(50))  # a full bucket again
     for name in "bcdefg":
-        limiter.hit(name)
+        limiter.hit(name, "10.0.0.1")
     assert len(limiter) == 3  # least recently clicked links forgotten
 
 

@@ -13,8 +13,9 @@ Microsoft Safe Links and Mimecast:
         signed, flagged now                     -> 200 warning page, the link to go on
         signed, blocked now                     -> 451 page naming the category, never the entry
         unsigned, badly signed, not http(s)     -> 403 page showing the URL as text; no redirect,
-                                                   no link, ever: the shim is no open redirect
-        over the burst limit for that link      -> 429; no lists loaded -> 503
+                                                   no link, ever (but /v1/rewrite signs any link
+                                                   it is sent: only /go is for the public)
+        over the burst limit (link, client)     -> 429; no lists loaded -> 503
 
     sign("https://a.example/x")
       = base64url(HMAC-SHA256(key, "linkguard-shim-v1\\0" + "https://a.example/x"))  (43 chars)
@@ -46,6 +47,7 @@ from prometheus_client import Counter
 from linkguard.config import Settings
 from linkguard.verdict import Action, LinkVerdict, Sanitized
 from linkguard.web import keys
+from linkguard.web.admin import client_address
 from linkguard.web.app import _check_link_count, _engine, _observe, read_text_and_replacement
 from linkguard.web.errors import ApiError, json_response
 from linkguard.web.metrics import Metrics
@@ -95,7 +97,9 @@ def _printable_ascii(s: str) -> bool:
 
 
 class BurstLimiter:
-    """At most `clicks` clicks on one link within `seconds`, counted in this process.
+    """At most `clicks` clicks on one link by one client within `seconds`, counted in this
+    process. Per client too: the link in a message is the same for everyone who got it (and
+    /v1/rewrite gives it to anyone), so a per-link budget is one client could spend for all.
 
     GCRA (the generic cell rate algorithm, a token bucket of `clicks` refilled at
     clicks/seconds): one float per link, the time its bucket is full again. At most `max_links`
@@ -113,9 +117,9 @@ class BurstLimiter:
         self.max_links, self.clock = max_links, clock
         self._tat: OrderedDict[bytes, float] = OrderedDict()
 
-    def hit(self, link: str) -> float:
+    def hit(self, link: str, client: str) -> float:
         """Count a click: 0.0 if it may pass, else the seconds until one may."""
-        key = hashlib.sha256(link.encode("utf-8", "surrogatepass")).digest()
+        key = hashlib.sha256(f"{client}\0{link}".encode("utf-8", "surrogatepass")).digest()
         now = self.clock()
         tat = max(self._tat.get(key, now), now)
         if tat - now > self.tolerance:
@@ -268,7 +272,7 @@ async def go(request: web.Request) -> web.Response:
                        Markup("<p>The link checker is starting or its lists failed to load. "
                               "Try again in a minute.</p>"), headers={"Retry-After": "60"})
 
-    wait = shim.limiter.hit(url)
+    wait = shim.limiter.hit(url, client_address(request))
     if wait:
         shim.clicks.labels("rate_limited").inc()
         return _notice(429, "Too many clicks on this link",
