@@ -177,6 +177,9 @@ def read_manifest(path: str | Path) -> tuple[ListSpec, ...]:
         raw_lists = []
     specs: list[ListSpec] = []
     for i, raw in enumerate(raw_lists):
+        if not isinstance(raw, dict):  # `list = [1]`: TOML, but no table
+            errors.append(f"{path}:1: list must be [[list]] tables, not {raw!r}")
+            continue
         try:
             specs.append(_spec(raw, path.parent, {s.name for s in specs}))
         except EntryError as e:
@@ -313,7 +316,8 @@ def read_list_file(spec: ListSpec) -> tuple[bytes, str]:
             (after.st_size, after.st_mtime_ns, after.st_ino) or len(data) != before.st_size:
         reason = "the file changed while it was read (still being written?); try again"
         raise ListLoadError({spec.name: [f"{spec.path}:0: {reason}"]})
-    return data, data.decode("utf-8", "surrogateescape")
+    # A byte-order mark (Windows editors write one) is no part of the first line.
+    return data, data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
 
 
 def load_list(spec: ListSpec) -> ParsedList:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def test_shipped_lists_load_clean() -> None:
      "lists.toml:7: duplicate list name 'a'"),
     ('[[list]\nname = "a"\n', "lists.toml:1: "),
     ('', "lists.toml:1: no [[list]] tables"),
+    ('list = [1]\n', "lists.toml:1: list must be [[list]] tables, not 1"),
+    ('list = ["x"]\n', "lists.toml:1: list must be [[list]] tables, not 'x'"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path: Path, body: str, reason: str) -> None:
     with pytest.raises(ListLoadError) as e:
@@ -90,6 +93,27 @@ def test_bad_lines_fail_strict_lists_with_file_line_reason(
     assert len(e.value.errors) == 1
     assert e.value.errors[0].startswith(f"{path}:4: ") and reason in e.value.errors[0]
     assert e.value.by_list == {"l": list(e.value.errors)}
+
+
+@pytest.mark.parametrize(("fmt", "first", "url"), [
+    ("domains", "# a comment", "http://evil.com/"),
+    ("domains", "evil.com", "http://evil.com/"),
+    ("urls", "# a comment", "http://evil.com/x"),
+    ("keywords", "# a comment", "http://x.com/evil.com"),
+    ("keywords", "casino", "http://x.com/casino"),
+    ("hashes", "# a comment", "http://evil.com/"),
+])
+def test_a_byte_order_mark_is_no_part_of_the_first_line(tmp_path: Path, fmt: str, first: str,
+                                                         url: str) -> None:
+    """Windows editors start a UTF-8 file with U+FEFF: a comment must stay a comment, and a
+    first term or host must still match."""
+    entry = {"hashes": hashlib.sha256(b"evil.com/").hexdigest(), "urls": "evil.com/x"}.get(
+        fmt, "evil.com")
+    manifest = write_manifest(tmp_path, LIST.format(name="l", fmt=fmt),
+                              {"l.txt": f"\ufeff{first}\n{entry}\n"})
+    engine = Engine.from_manifest(manifest)
+    assert engine.check_url(url).action is Action.BLOCK
+    assert engine.lists[0].entries == (1 if first.startswith("#") else 2)
 
 
 def test_non_strict_list_skips_and_counts_bad_lines(tmp_path: Path) -> None:
