@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from linkguard import urls
+from linkguard import psl, urls
 from linkguard.engine import Engine
 from linkguard.lists import (
     EntryError,
@@ -146,17 +146,24 @@ def hash_list(path: Path, algorithm: str, *, exact: bool) -> int:
     failed = False
     for n, line, result in iter_entries(spec, text):
         exprs: list[str] = []
+        error = str(result) if isinstance(result, EntryError) else None
         if not isinstance(result, EntryError):
             exprs = [f"{host}/" for host in result]  # type: ignore[str-bytes-safe]
-        elif (c := urls.canonicalize(line)) is not None:
-            # As in a urls list, a trailing '/' and an empty query are not significant.
-            base = c.url_host + (c.path.rstrip("/") or "/")
-            exprs = [base + "?" + c.query if c.query else base]
-            if not exact and not c.query and not base.endswith("/"):
-                exprs.append(base + "/")
-        else:
-            print(f"{path}:{n}: not a host name or URL", file=sys.stderr)
+        elif "/" in line or "?" in line:  # no host name: read it as a URL
+            error = "not a host name or URL"
+            if (c := urls.canonicalize(line)) is not None:
+                # As in a urls list, a trailing '/' and an empty query are not significant.
+                base = c.url_host + (c.path.rstrip("/") or "/")
+                exprs = [base + "?" + c.query if c.query else base]
+                if not exact and not c.query and not base.endswith("/"):
+                    exprs.append(base + "/")
+                # "host/" stands for every site under it, as a domains entry does.
+                suffix = base.endswith("/") and psl.is_public_suffix(c.url_host, private=False)
+                error = f"{c.url_host!r} is a public suffix" if suffix else None
+        if error is not None:
+            print(f"{path}:{n}: {error}", file=sys.stderr)
             failed = True
+            continue
         for expr in exprs:
             print(hashlib.new(algorithm, expr.encode()).hexdigest())
     return EXIT_ERROR if failed else EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -82,6 +83,20 @@ def test_lists_validate(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert f"{tmp_path}/l.txt:2: not a host name: 'bad/x'" in r.stdout
     assert f"{tmp_path}/s.txt:2: wildcards are not supported" in r.stdout
+
+
+def test_lists_hash_refuses_what_a_plaintext_list_refuses(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("evil.com\nco.uk\n*.evil.org\nhttp://co.uk/\nco.uk/x\n")
+    r = run("lists", "hash", str(plain))
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        f"{plain}:2: 'co.uk' is a public suffix: it would match every site under it",
+        f"{plain}:3: wildcards are not supported (an entry already covers every subdomain)",
+        f"{plain}:4: 'co.uk' is a public suffix"]
+    digests = [line for line in r.stdout.splitlines() if not line.startswith("#")]
+    assert digests == [hashlib.sha256(e.encode()).hexdigest()
+                       for e in ("evil.com/", "co.uk/x", "co.uk/x/")]
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "md5"])
