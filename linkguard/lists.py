@@ -23,6 +23,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from linkguard import psl, urls
 from linkguard.verdict import Action
@@ -274,8 +275,8 @@ def parse_line(spec: ListSpec, line: str) -> list[str] | list[bytes]:
         return _domain_line(line)
     if spec.format is Format.URLS:
         return _url_line(line, spec.index == "prefix")
-    if spec.format is Format.KEYWORDS:
-        return [line.lower()]
+    if spec.format is Format.KEYWORDS:  # decoded as the URL text it is looked for in
+        return [unquote(urls.canonical_query(line)).lower()]
     return _hash_line(line, spec.hash)
 
 
