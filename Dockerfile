@@ -5,7 +5,7 @@
 #       -e LINKGUARD_ADMIN_TOKEN_FILE=/run/secrets/linkguard-admin \
 #       -v /srv/lists:/lists:ro -e LINKGUARD_LISTS=/lists/lists.toml linkguard
 #
-# Without a /lists volume it serves the shipped demo lists (/app/lists).
+# Without a /lists volume it serves the demo lists shipped in the package (/app/lists links them).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -29,14 +29,14 @@ EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 
 def default_manifest(env: Mapping[str, str] | None = None) -> Path:
-    """`$LINKGUARD_LISTS`, else `lists/lists.toml` in the working directory, else the one in the
-    source tree this package was installed from."""
+    """`$LINKGUARD_LISTS`, else `lists/lists.toml` in the working directory, else the demo
+    lists shipped in this package (`linkguard/default_lists`; `lists` in the source tree is a
+    link to them)."""
     environ = os.environ if env is None else env
     if environ.get("LINKGUARD_LISTS"):
         return Path(environ["LINKGUARD_LISTS"])
     here = Path("lists/lists.toml")
-    shipped = Path(__file__).resolve().parent.parent / "lists" / "lists.toml"
-    return here if here.exists() or not shipped.exists() else shipped
+    return here if here.exists() else Path(__file__).resolve().parent / "default_lists" / "lists.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
