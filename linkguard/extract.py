@@ -359,6 +359,8 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     if view.startswith(".", host_end) and view[host_end + 1:host_end + 2] in _AFTER_ROOT_DOT:
         host_end += 1  # a root dot; the canonicalizer drops it
     end = _tail(view, host_end)
+    if view[m.start() - 1:m.start()] == "<" and (bar := view.find("|", host_end, end)) >= 0:
+        end = bar  # Slack's <url|label>: the label is no part of the link (the token whole is)
     if view[m.start() - 1:m.start()] == "_":
         # Markdown emphasis, "_http://a.com/x_": the closing '_' is no part of the link (GFM
         # autolinks drop a trailing '_'; twitter-text would keep it). An '_' inside a word
