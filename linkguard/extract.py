@@ -69,7 +69,7 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
 _LATIN = ("\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
           "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff")
 _DOTS = "\u3002\uff0e\uff61\ufe52\u2024"  # lookalike full stops used as label separators
-_DEFANGED = r"\[\.\]|\(\.\)|\{\.\}|(?i:\[dot\]|\(dot\))"
+_DEFANGED = r"\[\.\]|\(\.\)|\{\.\}|(?i:\[dot\]|\(dot\)|\{dot\})"
 _DOT = rf"(?:[.{_DOTS}]|{_DEFANGED})"  # a label separator: '.', a lookalike, a defang token
 # twitter-text validDomainChars: with a scheme a label may be in any script; not ASCII
 # punctuation (but '-' and '_', checked per label), space, controls, surrogates, non-characters.
@@ -93,7 +93,7 @@ _CANDIDATE = re.compile(
     r"(?P<sep>(?::|\[:\])[/\\]{1,16}|\[://\])"  # WHATWG: http: takes any run of / and \
     # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
-    rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}@)?"
+    rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
@@ -131,7 +131,7 @@ _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
-_MAYBE = re.compile(rf"[:(\[\uff1a{_DOTS}](?:(?<![(\[])|(?i:dot)[)\]])")
+_MAYBE = re.compile(rf"[:(\[{{\uff1a{_DOTS}](?:(?<![(\[{{])|(?i:dot)[)\]}}])")
 # Default_Ignorable_Code_Point (UAX-44; UTS-39 flags them, UTS-46 maps most to nothing): not in
 # the view, so `ev\u200bil.com` is evil.com, as a browser opens it.
 _IGNORABLE = re.compile(
@@ -305,10 +305,12 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
 
     last = len(labels) - 1
     if labels[last][:1].isdigit() and last < 4 and all(_NUMERIC.fullmatch(x) for x in labels):
-        # An IPv4 address. Without a scheme only a plain dotted quad before a path or port:
-        # "1.2.3.4" alone is a version number as often as an address.
-        if schemeful or (last == 3 and all(_OCTET.fullmatch(x) for x in labels)
-                         and (view.startswith("/", end) or _PORT.match(view, end))):
+        # An IPv4 address. Without a scheme only a plain dotted quad before a path or port, or
+        # defanged ("198[.]51[.]100[.]23", as threat intel writes one): "1.2.3.4" alone is a
+        # version number as often as an address.
+        if schemeful or (last == 3 and all(_OCTET.fullmatch(x) for x in labels) and (
+                view.startswith("/", end) or _PORT.match(view, end)
+                or (seps is not None and any(_DEFANG.fullmatch(x) for x in seps)))):
             return end, -1
         return -1, offset(last)
     found = -1
@@ -384,7 +386,10 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     scheme = "https" if scheme[-1] == "s" else "http"
     if defanged:
         rest = _DEFANG.sub(".", rest)
-    return f"{scheme}://{m[_USERINFO] or ''}{host}{rest}", m.start(), end
+    userinfo = m[_USERINFO] or ""
+    if defanged and userinfo:
+        userinfo = _DEFANG.sub(".", userinfo.replace("[@]", "@"))
+    return f"{scheme}://{userinfo}{host}{rest}", m.start(), end
 
 
 def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, int, int] | None:
