@@ -222,6 +222,22 @@ def test_max_drop_is_validated(tmp_path: Path) -> None:
         Engine.from_manifest(manifest)
 
 
+@pytest.mark.parametrize("text", [
+    "ALLOWED_HOSTS=" + ",".join(f"host{i}.example.com" for i in range(50)),
+    "Please allowlist: " + ", ".join(f"site{i}.example.org" for i in range(50)),
+    "".join(f"資料はhttps://docs{i}.example.org/page{i}をご覧ください。" for i in range(30)),
+])
+def test_a_token_of_many_links_is_checked_whole(engine: Engine, text: str) -> None:
+    """Each link's token taken whole is checked within a budget (the work grows with the square
+    of the links in one token): a config line or a paragraph with no spaces fits in it."""
+    assert engine.check_text(text).action is Action.ALLOW
+
+
+def test_a_token_past_the_whole_reading_budget_is_flagged(engine: Engine) -> None:
+    text = ",".join(f"host{i}.example.com" for i in range(1000))
+    assert engine.check_text(text).action is Action.FLAG
+
+
 def test_a_message_with_more_links_than_are_checked_is_never_allowed(engine: Engine) -> None:
     from linkguard.extract import MAX_CANDIDATES
     padded = " ".join(f"ok{i}.example.org" for i in range(MAX_CANDIDATES)) + " phish.example.com"
