@@ -184,7 +184,10 @@ _GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])(?i:h(?:tt|xx)ps?)(?::|\[:)")
 # a hint gets the full regex. One leading class: the regex engine skips ahead with a fast scan.
 _HINT = re.compile(rf"[.:(\[{{{_DOTS}](?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<=\[):"
                    rf"|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
-_SPACE = re.compile(r"\s")
+# What ends a token: white space, but for the C0 separators, NEL and U+2028/2029, which GFM's
+# autolinker (cmark_isspace) and Discord's take into a link: "https://good.com\x1f@evil.com/"
+# is one link there, to evil.com.
+_SPACE = re.compile(r"[^\S\x1c-\x1f\x85\u2028\u2029]")
 
 _NUMERIC = re.compile(r"(?i:0x[0-9a-f]*|[0-9]+)")  # WHATWG: a host ending in a number is IPv4
 _OCTET = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]")
