@@ -413,9 +413,7 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
     authority_end = delimiter.start() if delimiter else token_end
     if (at := view.find("@", s, authority_end)) < 0:
         return None
-    if stop_at := _WHOLE_STOP.search(view, s, token_end):
-        token_end = stop_at.start()
-    stop = max(s, _tail_start(view, token_end))
+    stop = max(s, _tail_start(view, _whole_end(view, s, token_end)))
     if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
@@ -475,8 +473,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
         # autolink goes on past a no-break or ideographic space: not followed, as that joins
         # e-mail addresses to links in Japanese contact lines).
         if quote < end:
-            stop_at = _WHOLE_STOP.search(view, end, token_end)
-            quote = stop_at.start() if stop_at else token_end
+            quote = _whole_end(view, end, token_end)
         limit = quote
         # Without a scheme or "www." no linkifier takes more than the link: what follows may
         # be a path, not userinfo ("example.org,bob@example.com" is a list of two).
@@ -522,6 +519,20 @@ def _ascii_link(text: str, view: str, table: tuple[list[int], list[int]] | None,
     # (a port, if any, is digits: no dot).
     authority_end = _AUTHORITY_END.search(tail)
     return tail if "." in tail[:authority_end.start() if authority_end else len(tail)] else None
+
+
+def _whole_end(view: str, pos: int, token_end: int) -> int:
+    """Where a token taken whole from `pos` ends: before a quote, an angle bracket or a backtick
+    (JSON, HTML, code: no linkifier takes those), but for a '"' or '>' whose next '@' comes
+    before any other of them: GFM and Discord link "https://good.com"@evil.com/" whole, and a
+    browser opens evil.com. In JSON or HTML another quote or bracket comes first."""
+    while stop := _WHOLE_STOP.search(view, pos, token_end):
+        s = stop.start()
+        if view[s] not in "\">" or (at := view.find("@", s + 1, token_end)) < 0 or \
+                _WHOLE_STOP.search(view, s + 1, at):
+            return s
+        pos = at + 1
+    return token_end
 
 
 def _tail_start(view: str, limit: int) -> int:
