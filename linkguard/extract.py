@@ -35,9 +35,11 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 from urllib.parse import unquote
+
+import ada_url
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "find_links", "markup_links"]
 
@@ -140,26 +142,38 @@ _IGNORABLE = re.compile(
     "\U000e0000-\U000e0fff]+")
 
 
-def _compat_alnum() -> dict[int, str]:
-    """Compatibility forms that NFKC (and so IDNA, as a browser maps a host) turns into one
-    ASCII letter or digit: circled, mathematical and letterlike letters, Roman numerals,
-    superscripts, ordinals (`https://evil.ⓒom/` and `𝐞𝐯𝐢𝐥.com` open evil.com). Looked for in
-    the Unicode blocks that hold them (about 1,000 code points): ~1 ms at import."""
+def _compat_forms() -> tuple[dict[int, str], dict[int, str]]:
+    """Compatibility forms that NFKC (and so IDNA, as a browser maps a host) turns into ASCII
+    letters and digits: ({code point: one}, {code point: several}). Circled, mathematical and
+    letterlike letters, Roman numerals, superscripts, ordinals (`https://evil.ⓒom/`, `𝐞𝐯𝐢𝐥.com`
+    open evil.com); ligatures, squared and circled units and numbers (`netﬂix.com`,
+    `https://evil.㏌/`, `⑲⑧.51.100.23`). Looked for in the Unicode blocks that hold them (about
+    5,000 code points): ~2 ms at import. What this Python's Unicode tables do not know yet (the
+    outlined letters of Unicode 16) is asked of ada-url, the browser's own mapping."""
     blocks = ((0x80, 0x300), (0x1D00, 0x1DC0), (0x2070, 0x2500), (0x2C7C, 0x2C7E),
-              (0xA7F0, 0xA800), (0x10780, 0x107C0), (0x1D400, 0x1D800), (0x1F100, 0x1F200),
-              (0x1FBF0, 0x1FC00))
-    out = {}
+              (0x3200, 0x3400), (0xA7F0, 0xA800), (0xFB00, 0xFB07), (0x10780, 0x107C0),
+              (0x1CC00, 0x1CF00), (0x1D400, 0x1D800), (0x1F100, 0x1F200), (0x1FBF0, 0x1FC00))
+    one: dict[int, str] = {}
+    several: dict[int, str] = {}
     for lo, hi in blocks:
         for cp in range(lo, hi):
-            n = unicodedata.normalize("NFKC", chr(cp))
-            if len(n) == 1 and n.isascii() and n.isalnum():
-                out[cp] = n
-    return out
+            c = chr(cp)
+            n = unicodedata.normalize("NFKC", c)
+            if n == c and unicodedata.category(c) == "Cn":  # unassigned here: ask the browser
+                try:
+                    n = ada_url.idna_to_ascii(c).decode("ascii")
+                except ValueError:
+                    continue
+            if n.isascii() and n.isalnum():
+                (one if len(n) == 1 else several)[cp] = n
+    return one, several
 
 
-# Fullwidth ASCII (U+FF0E stays: it is one of _DOTS) and the forms above, folded in the view.
+# Fullwidth ASCII (U+FF0E stays: it is one of _DOTS) and the forms above that make one letter or
+# digit, folded in the view one code point for one; those that make several are expanded after.
 _FOLD: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if c != 0xFF0E}
-_FOLD.update(_compat_alnum())
+_SINGLE, _EXPAND = _compat_forms()
+_FOLD.update(_SINGLE)
 
 
 def _char_class(code_points: Iterable[int]) -> str:
@@ -175,7 +189,9 @@ def _char_class(code_points: Iterable[int]) -> str:
                          for a, b in runs) + "]"
 
 
-_FOLDABLE = re.compile(_char_class(_FOLD))
+_FOLDABLE = re.compile(_char_class(_FOLD.keys() | _EXPAND.keys()))
+_EXPANDABLE = re.compile(_char_class(_EXPAND))
+_SCHEME_NEXT = re.compile(r"(?i:h(?:tt|xx)ps?)(?::|\[:)")
 # A scheme right after a letter or digit: no link if that character was written in ASCII
 # (twitter-text validUrlPrecedingChars), a link if it was folded (`ａhttps://evil.com`).
 _GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])(?i:h(?:tt|xx)ps?)(?::|\[:)")
@@ -214,22 +230,46 @@ def _tlds() -> frozenset[str]:
 # ---- the view ------------------------------------------------------------------------------
 
 
-def _view(text: str) -> str:
+Table = tuple[list[int], list[int]]  # (starts, shifts): see _orig
+
+
+def _view(text: str) -> tuple[str, Table | None]:
     """The text without ignorables, with fullwidth ASCII and compatibility letters and digits
-    folded (one code point for one: spans keep their offsets)."""
+    folded, and the table of the view's offsets in the text without ignorables when a form was
+    expanded into several letters (else None: spans keep their offsets)."""
     view = _IGNORABLE.sub("", text)
     if not _FOLDABLE.search(view):
-        return view
+        return view, None
     folded = view.translate(_FOLD)
     for m in _GLUED_SCHEME.finditer(folded):
         if view[m.start() - 1] != folded[m.start() - 1]:  # a folded character before a scheme
             folded = folded[:m.start() - 1] + " " + folded[m.start():]
-    return folded
+    if not _EXPANDABLE.search(folded):
+        return folded, None
+    parts: list[str] = []
+    starts: list[int] = []
+    shifts: list[int] = []
+    pos = shift = 0  # shift: an offset in `folded` less the same character's in the view
+    for m in _EXPANDABLE.finditer(folded):
+        if _SCHEME_NEXT.match(folded, m.end()):
+            continue  # "ﬂhttps://": no letter of the text is glued to the scheme
+        t = m.start()
+        letters = _EXPAND[ord(folded[t])]
+        parts += (folded[pos:t], letters)
+        pos = t + 1
+        v = t - shift  # where it starts in the view; each letter after the first is text[t]
+        for i in range(1, len(letters)):
+            starts.append(v + i)
+            shifts.append(shift - i)
+        shift -= len(letters) - 1
+    parts.append(folded[pos:])
+    return "".join(parts), (starts, shifts)
 
 
-def _offsets(text: str) -> tuple[list[int], list[int]]:
-    """Where the view's offsets shift against the text's: view[v] is text[v + shifts[i]] for
-    the last i with starts[i] <= v (text[v] if there is none). Built only for a found link."""
+def _offsets(text: str) -> Table:
+    """Where the view's offsets shift against the text's, for the ignorables the view leaves
+    out: view[v] is text[v + shifts[i]] for the last i with starts[i] <= v (text[v] if there is
+    none). Built only for a found link."""
     starts: list[int] = []
     shifts: list[int] = []
     removed = 0
@@ -238,6 +278,19 @@ def _offsets(text: str) -> tuple[list[int], list[int]]:
         starts.append(m.end() - removed)
         shifts.append(removed)
     return starts, shifts
+
+
+def _mapper(text: str, view: str, expanded: Table | None) -> Callable[[int], int] | None:
+    """view offset -> text offset, or None when they are the same."""
+    if expanded is None:
+        if len(view) == len(text):
+            return None
+        starts, shifts = _offsets(text)
+        return lambda v: _orig(v, starts, shifts)
+    if len(text) == len(_IGNORABLE.sub("", text)):
+        return lambda v: _orig(v, *expanded)
+    starts, shifts = _offsets(text)
+    return lambda v: _orig(_orig(v, *expanded), starts, shifts)
 
 
 def _orig(v: int, starts: list[int], shifts: list[int]) -> int:
@@ -424,7 +477,7 @@ def find_links(text: str) -> list[Candidate]:
     if not isinstance(text, str) or ("." not in text and not _MAYBE.search(text)):
         return []
     # Ignorable and fullwidth code points are not ASCII: plain text is its own view.
-    view = text if text.isascii() else _view(text)
+    view, expanded = (text, None) if text.isascii() else _view(text)
     found: list[tuple[str, int, int, int]] = []  # url, start, end, token end: in the view
     pos = 0
     while hint := _HINT.search(view, pos):
@@ -442,13 +495,13 @@ def find_links(text: str) -> list[Candidate]:
                 url, start, pos = userinfo
             found.append((url, start, pos, token_end))
             if len(found) == MAX_CANDIDATES:
-                return _candidates(text, view, found)
+                return _candidates(text, view, found, expanded)
         pos = max(pos, token_end)
-    return _candidates(text, view, found)
+    return _candidates(text, view, found, expanded)
 
 
-def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
-                ) -> list[Candidate]:
+def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
+                expanded: Table | None = None) -> list[Candidate]:
     """Candidates in the text's offsets, each with its token taken whole: to the end of the
     token, before a quote or an angle bracket (JSON, HTML: no linkifier takes those), without
     closing punctuation. What follows the link is taken from the text as written (a browser
@@ -457,15 +510,15 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     characters in all; past that, `whole_end` is -1 (not checked: the message is flagged)."""
     if not found:
         return []
-    table = None if len(view) == len(text) else _offsets(text)
+    orig = _mapper(text, view, expanded)
     budget = whole_budget(text)
     out = []
     quote = -1  # where the last search for the end of a token taken whole found it
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
     plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
-        ascii = None if plain else _ascii_link(text, view, table, url, start, end)
-        if end >= token_end and table is None:  # most links: the token ends with the link
+        ascii = None if plain else _ascii_link(text, view, orig, url, start, end)
+        if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, ascii=ascii))
             continue
         # One forward scan for the whole text, however many links a token holds. The token
@@ -484,11 +537,11 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
             tail = tails[limit] = _tail_start(view, limit)
         stop = max(end, tail)
         span_stop = min(stop, found[i + 1][1]) if i + 1 < len(found) else stop
-        if table is not None:
+        if orig is not None:
             rest = stop > end
-            start, end = _orig(start, *table), _orig(end - 1, *table) + 1
-            stop = _orig(stop - 1, *table) + 1 if rest else end
-            span_stop = max(end, _orig(span_stop - 1, *table) + 1) if rest else end
+            start, end = orig(start), orig(end - 1) + 1
+            stop = orig(stop - 1) + 1 if rest else end
+            span_stop = max(end, orig(span_stop - 1) + 1) if rest else end
         if stop <= end:
             out.append(Candidate(url, start, end, ascii=ascii))
         elif budget >= stop - end:
@@ -500,7 +553,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]]
     return out
 
 
-def _ascii_link(text: str, view: str, table: tuple[list[int], list[int]] | None, url: str,
+def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: str,
                 start: int, end: int) -> str | None:
     """Candidate.ascii for the link view[start:end] (`url`): after the characters, as written
     in the text (a folded fullwidth 'Ｘ' is not ASCII), that twitter-text's validAsciiDomain
@@ -508,7 +561,7 @@ def _ascii_link(text: str, view: str, table: tuple[list[int], list[int]] | None,
     if url.startswith(("http://", "https://")):
         return None
     p = start
-    while p < end and not _TW_ASCII.match(text[_orig(p, *table) if table else p]):
+    while p < end and not _TW_ASCII.match(text[orig(p) if orig else p]):
         if view[p] not in _ASCII_DOT_OR_DOTS and not _U1.match(view[p]):
             return None
         p += 1
