@@ -11,11 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import ada_url
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkguard import extract
+from linkguard import extract, urls
 from linkguard.extract import Candidate, find_links
 from tests.corpora import DATA, read_tsv
 
@@ -277,3 +278,26 @@ def test_ascii_domain_reading(text: str, ascii: str | None) -> None:
     """Candidate.ascii: the ASCII domain twitter-text links inside a schemeless host that
     starts in a script its validAsciiDomain does not take."""
     assert [c.ascii for c in find_links(text)] == [ascii]
+
+
+def test_every_character_a_browser_maps_to_ascii_letters_is_read_so_in_a_host() -> None:
+    """Every code point that ada-url's IDNA maps to ASCII letters or digits (compatibility forms,
+    ligatures, the outlined letters of Unicode 16 that Python 3.11 does not know), written
+    inside a schemeful and a schemeless host: the link is found and opens the host ada opens."""
+    mapped = {}
+    for cp in (*range(0x80, 0xD800), *range(0xE000, 0x30000)):
+        try:
+            ascii_form = ada_url.idna_to_ascii(chr(cp))
+        except ValueError:
+            continue
+        if ascii_form and ascii_form.isascii() and ascii_form.isalnum():
+            mapped[cp] = ascii_form.decode()
+    assert len(mapped) > 1100
+    wrong = []
+    for cp, letters in mapped.items():
+        for text in (f"https://ab{chr(cp)}cd.com/x", f"see ab{chr(cp)}cd.com/x now"):
+            found = find_links(text)
+            c = urls.canonicalize(found[0].url) if len(found) == 1 else None
+            if c is None or c.host != f"ab{letters}cd.com":
+                wrong.append((hex(cp), text, found))
+    assert not wrong, wrong[:20]
