@@ -203,7 +203,8 @@ _HINT = re.compile(rf"[.:(\[{{{_DOTS}](?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<
 # What ends a token: white space, but for the C0 separators, NEL and U+2028/2029, which GFM's
 # autolinker (cmark_isspace) and Discord's take into a link: "https://good.com\x1f@evil.com/"
 # is one link there, to evil.com.
-_SPACE = re.compile(r"[^\S\x1c-\x1f\x85\u2028\u2029]")
+# (White space less those, spelt out: as fast as \s, where [^\S...] is 20% slower.)
+_SPACE = re.compile(r"[\t-\r \xa0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 
 _NUMERIC = re.compile(r"(?i:0x[0-9a-f]*|[0-9]+)")  # WHATWG: a host ending in a number is IPv4
 _OCTET = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]")
