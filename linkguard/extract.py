@@ -129,6 +129,7 @@ _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 # Markdown emphasis, and their CJK forms.
 _TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
 _WHOLE_STOP = re.compile(r"[\"<>`]")  # what ends a token taken whole, before white space
+_STOP_OR_AT = re.compile(r"[\"<>`@]")
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
@@ -582,10 +583,11 @@ def _whole_end(view: str, pos: int, token_end: int) -> int:
     browser opens evil.com. In JSON or HTML another quote or bracket comes first."""
     while stop := _WHOLE_STOP.search(view, pos, token_end):
         s = stop.start()
-        if view[s] not in "\">" or (at := view.find("@", s + 1, token_end)) < 0 or \
-                _WHOLE_STOP.search(view, s + 1, at):
+        # The next '@' or stop after it (not the next '@' anywhere: linear in the token).
+        if view[s] not in "\">" or not (at := _STOP_OR_AT.search(view, s + 1, token_end)) or \
+                view[at.start()] != "@":
             return s
-        pos = at + 1
+        pos = at.end()
     return token_end
 
 
