@@ -445,7 +445,7 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     if defanged:
         rest = _DEFANG.sub(".", rest)
     userinfo = m[_USERINFO] or ""
-    if defanged and userinfo:
+    if userinfo and (defanged or userinfo.endswith("[@]")):
         userinfo = _DEFANG.sub(".", userinfo.replace("[@]", "@"))
     return f"{scheme}://{userinfo}{host}{rest}", m.start(), end
 
@@ -468,7 +468,7 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
     authority_end = delimiter.start() if delimiter else token_end
     if (at := view.find("@", s, authority_end)) < 0:
         return None
-    stop = max(s, _tail_start(view, _whole_end(view, s, token_end)))
+    stop = max(s, _tail_start(view, _whole_end(view, m.start(), s, token_end)))
     if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
@@ -476,10 +476,15 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
 
 def find_links(text: str) -> list[Candidate]:
     """Link candidates in `text`, in order of appearance, non-overlapping. Never raises."""
-    if not isinstance(text, str) or ("." not in text and not _MAYBE.search(text)):
+    if not isinstance(text, str):
+        return []
+    if "." not in text and not _MAYBE.search(text) and (
+            text.isascii() or not (_IGNORABLE.search(text) or _FOLDABLE.search(text))):
         return []
     # Ignorable and fullwidth code points are not ASCII: plain text is its own view.
     view, expanded = (text, None) if text.isascii() else _view(text)
+    if view is not text and "." not in view and not _MAYBE.search(view):
+        return []  # the same test, on the text as the scan reads it
     found: list[tuple[str, int, int, int]] = []  # url, start, end, token end: in the view
     pos = 0
     while hint := _HINT.search(view, pos):
@@ -528,7 +533,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         # autolink goes on past a no-break or ideographic space: not followed, as that joins
         # e-mail addresses to links in Japanese contact lines).
         if quote < end:
-            quote = _whole_end(view, end, token_end)
+            quote = _whole_end(view, start, end, token_end)
         limit = quote
         # Without a scheme or "www." no linkifier takes more than the link: what follows may
         # be a path, not userinfo ("example.org,bob@example.com" is a list of two).
@@ -576,13 +581,17 @@ def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: st
     return tail if "." in tail[:authority_end.start() if authority_end else len(tail)] else None
 
 
-def _whole_end(view: str, pos: int, token_end: int) -> int:
-    """Where a token taken whole from `pos` ends: before a quote, an angle bracket or a backtick
-    (JSON, HTML, code: no linkifier takes those), but for a '"' or '>' whose next '@' comes
-    before any other of them: GFM and Discord link "https://good.com"@evil.com/" whole, and a
-    browser opens evil.com. In JSON or HTML another quote or bracket comes first."""
+def _whole_end(view: str, start: int, pos: int, token_end: int) -> int:
+    """Where the token of the link at `start` taken whole from `pos` ends: before a quote, an
+    angle bracket or a backtick (JSON, HTML, code: no linkifier takes those), but for a '"' or
+    '>' whose next '@' comes before any other of them: GFM and Discord link
+    "https://good.com"@evil.com/" whole, and a browser opens evil.com. Not when the link is a
+    value (after '=', a quote or '<'): there the '"' or '>' closes it (JSON, an HTML tag)."""
+    closing = start > 0 and view[start - 1] in "=\"'<"
     while stop := _WHOLE_STOP.search(view, pos, token_end):
         s = stop.start()
+        if closing:
+            return s
         # The next '@' or stop after it (not the next '@' anywhere: linear in the token).
         if view[s] not in "\">" or not (at := _STOP_OR_AT.search(view, s + 1, token_end)) or \
                 view[at.start()] != "@":

@@ -198,18 +198,21 @@ def test_hostile_input_completes(text: str) -> None:
     extract.markup_links(text)
 
 
+def _ends_a_token(ch: str) -> bool:
+    return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f\x85\u2028\u2029"
+
+
 def _check_invariants(text: str, got: list[Candidate]) -> None:
     assert len(got) <= extract.MAX_CANDIDATES
     end = 0
     for c in got:
         assert end <= c.start < c.end <= len(text)
-        assert c.url and not any(ch.isspace() for ch in c.url)
+        # a token ends at white space, but for the separators GFM takes into a link
+        assert c.url and not any(map(_ends_a_token, c.url))
         end = c.end
         if c.whole is not None:  # the token taken whole reaches past the link, not past the next
             assert c.end <= c.whole_end <= len(text) and c.whole.startswith(c.url)
-            # a token ends at white space, but for the separators GFM takes into a link
-            assert not any(ch.isspace() and ch not in "\x1c\x1d\x1e\x1f\x85\u2028\u2029"
-                           for ch in c.whole)
+            assert not any(map(_ends_a_token, c.whole))
             end = c.whole_end
 
 
