@@ -136,9 +136,9 @@ def validate(manifest: Path) -> int:
 def hash_list(path: Path, algorithm: str, *, exact: bool) -> int:
     """Each entry becomes the digest of its Safe Browsing expression: a domain `a.com` is
     `a.com/` (every page of the host and its subdomains); a URL `a.com/dir` or `a.com/dir/` is
-    `a.com/dir` and, unless --exact, `a.com/dir/` (everything below it). A bare host is read as
-    a domain, and an exact page is not found with a '/' added (`a.com/dir/` is also the
-    expression of everything below it)."""
+    `a.com/dir` and, unless --exact, `a.com/dir/` (everything below it; with --exact only when
+    written so: `a.com/dir/` is also the expression of everything below it). A bare host is read
+    as a domain."""
     from linkguard.lists import ListSpec
     spec = ListSpec("input", path, Format.DOMAINS, Action.BLOCK, "input", strict=False)
     _, text = read_list_file(spec)
@@ -155,11 +155,16 @@ def hash_list(path: Path, algorithm: str, *, exact: bool) -> int:
                 # As in a urls list, a trailing '/' and an empty query are not significant.
                 base = c.url_host + (c.path.rstrip("/") or "/")
                 exprs = [base + "?" + c.query if c.query else base]
-                if not exact and not c.query and not base.endswith("/"):
+                # Below it too, unless --exact; an exact page written with a '/' is found with
+                # one (Safe Browsing's `a.com/dir/` also stands for everything below it).
+                if not c.query and not base.endswith("/") and (
+                        not exact or c.path.endswith("/")):
                     exprs.append(base + "/")
                 # "host/" stands for every site under it, as a domains entry does.
                 suffix = base.endswith("/") and psl.is_public_suffix(c.url_host, private=False)
                 error = f"{c.url_host!r} is a public suffix" if suffix else None
+                if "*" in c.host:
+                    error = "wildcards are not supported"
         if error is not None:
             print(f"{path}:{n}: {error}", file=sys.stderr)
             failed = True

@@ -114,16 +114,31 @@ def test_lists_validate(tmp_path: Path) -> None:
 
 def test_lists_hash_refuses_what_a_plaintext_list_refuses(tmp_path: Path) -> None:
     plain = tmp_path / "plain.txt"
-    plain.write_text("evil.com\nco.uk\n*.evil.org\nhttp://co.uk/\nco.uk/x\n")
+    plain.write_text("evil.com\nco.uk\n*.evil.org\nhttp://co.uk/\nco.uk/x\n*.site.net/x\n")
     r = run("lists", "hash", str(plain))
     assert r.returncode == 2
     assert r.stderr.splitlines() == [
         f"{plain}:2: 'co.uk' is a public suffix: it would match every site under it",
         f"{plain}:3: wildcards are not supported (an entry already covers every subdomain)",
-        f"{plain}:4: 'co.uk' is a public suffix"]
+        f"{plain}:4: 'co.uk' is a public suffix",
+        f"{plain}:6: wildcards are not supported"]
     digests = [line for line in r.stdout.splitlines() if not line.startswith("#")]
     assert digests == [hashlib.sha256(e.encode()).hexdigest()
                        for e in ("evil.com/", "co.uk/x", "co.uk/x/")]
+
+
+def test_lists_hash_exact_pages(tmp_path: Path) -> None:
+    """--exact: the page, not below it; one written with a trailing '/' is found so too."""
+    (tmp_path / "plain.txt").write_text("site.net/gallery/77\nfiles.example/v/abc/\n")
+    r = run("lists", "hash", "--exact", str(tmp_path / "plain.txt"))
+    assert r.returncode == 0
+    (tmp_path / "hashed.txt").write_text(r.stdout)
+    (tmp_path / "m.toml").write_text('[[list]]\nname = "h"\npath = "hashed.txt"\n'
+                                     'format = "hashes"\naction = "block"\n')
+    m = str(tmp_path / "m.toml")
+    for url, status in [("http://site.net/gallery/77", 1), ("http://site.net/gallery/77/x", 0),
+                        ("http://files.example/v/abc/", 1), ("http://files.example/v/abc", 1)]:
+        assert run("check", "--lists", m, url).returncode == status, url
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "md5"])
