@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,13 +178,17 @@ class Engine:
         """The URL's own verdict, then those of URLs embedded in its query: MAX_EMBED_DEPTH
         deep, MAX_EMBEDDED in all (`budget`, shared by the whole tree). A link that leads to a
         blocked URL is as bad as it: its verdict is the worst of them. One whose embedded URLs
-        are not all checked (over the budget) is flagged at least, never simply allowed."""
+        are not all checked (over the budget, or deeper) is flagged at least, never simply
+        allowed."""
         own = self._decide(url, c.text, self._matcher.match(c))
-        if not c.query or depth >= urls.MAX_EMBED_DEPTH:
+        if not c.query:
             return [own]
         embedded = urls.embedded_urls(c)
         if not embedded:
             return [own]
+        if depth >= urls.MAX_EMBED_DEPTH:  # nested deeper than a check follows
+            return [own if own.action is not Action.ALLOW else
+                    UrlVerdict(url, own.canonical, Action.FLAG)]
         budget = budget or [urls.MAX_EMBEDDED]
         inner = []
         for e in embedded:
@@ -293,10 +297,12 @@ class Engine:
         """Why a URL gets its verdict: canonical form, lookup keys and every matching entry with
         its list and line, and the same for the URLs embedded in its query, as deep and as many
         as a check follows. Admin-only: it reveals list entries."""
-        return self._explain(url, 0, [urls.MAX_EMBEDDED])
+        # Each node's verdict is the one the check gave it: the same walk, in the same order.
+        return self._explain(url, 0, [urls.MAX_EMBEDDED], iter(self._check_tree(url)))
 
-    def _explain(self, url: str, depth: int, budget: list[int]) -> dict[str, Any]:
-        verdict = self.check_url(url)
+    def _explain(self, url: str, depth: int, budget: list[int],
+                 verdicts: Iterator[UrlVerdict]) -> dict[str, Any]:
+        verdict = next(verdicts)
         c = urls.canonicalize(url)
         out: dict[str, Any] = {"url": url, "canonical": verdict.canonical,
                                "safe_browsing_canonical": safebrowsing.canonical_url(url),
@@ -318,7 +324,7 @@ class Engine:
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
-                out["embedded"].append(self._explain(e, depth + 1, budget))
+                out["embedded"].append(self._explain(e, depth + 1, budget, verdicts))
         return out
 
 

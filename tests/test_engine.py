@@ -165,6 +165,23 @@ def test_explain_follows_embedded_urls_as_far_as_a_check_does(engine: Engine) ->
         "matches"][0]["list"] == "demo-phishing"
 
 
+@pytest.mark.parametrize(("levels", "action"), [(3, Action.BLOCK), (4, Action.FLAG)])
+def test_a_link_nested_deeper_than_a_check_follows_is_flagged(engine: Engine, levels: int,
+                                                               action: Action) -> None:
+    """Three redirects deep are followed; a fourth is not looked at, so the link is never
+    simply allowed. explain shows each level's verdict as the check gave it."""
+    url = "http://phish.example.com/"
+    for i in range(levels):
+        url = f"http://r{i}.example.org/?u=" + quote(url, safe="")
+    assert engine.check_url(url).action is action
+    out = engine.explain(url)
+    verdicts = []
+    while out:
+        verdicts.append(out["verdict"]["verdict"])
+        out = out["embedded"][0] if out["embedded"] else None
+    assert verdicts == [action.value] * 4
+
+
 def test_explain_finds_hashed_entries(engine: Engine) -> None:
     out = engine.explain("http://x.hashed-demo.example.com/a")
     assert [(m["list"], m["line"]) for m in out["matches"]] == [("demo-csam-hashed", 2)]
