@@ -160,11 +160,14 @@ async def test_a_reload_reports_a_bounded_number_of_errors(client: TestClient,
     answer to its workers (a 503, and the asking worker restarted). The answer and
     /admin/lists carry MAX_REPORTED_ERRORS a list, then how many more there are."""
     (manifest.parent / "phishing.txt").write_text("not a host!\n" * (MAX_REPORTED_ERRORS + 500))
+    (manifest.parent / "spam.txt").write_text("casino\n" + "x" * 9000 + "\n")
     resp = await client.post("/admin/reload", headers=AUTH, json={})
     errors = (await resp.json())["error"]["errors"]
-    assert resp.status == 422 and len(errors) == MAX_REPORTED_ERRORS + 1
-    assert errors[-1] == (f"{manifest}: 500 more errors not shown (`linkguard lists validate "
-                          f"{manifest}` prints every one)")
+    assert resp.status == 422 and len(errors) == MAX_REPORTED_ERRORS + 2
+    assert errors[MAX_REPORTED_ERRORS] == (
+        f"{manifest}: 500 more errors not shown (`linkguard lists validate {manifest}` prints "
+        "every one)")
+    assert errors[-1].startswith(f"{manifest.parent / 'spam.txt'}:2: ")  # each list is shown
     status = await (await client.get("/admin/lists", headers=AUTH)).json()
     [phishing] = [x for x in status["lists"] if x["name"] == "phishing"]
     assert phishing["last_error"].count("\n") == MAX_REPORTED_ERRORS

@@ -95,9 +95,9 @@ def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | 
         engine.check_text(_WARM_UP)
         return engine, ((), {})
     except ListLoadError as e:
-        errors = e.errors or (f"{manifest}: load failed",)
-        return None, (tuple(_bounded(manifest, errors)),
-                      {name: _bounded(manifest, errs) for name, errs in e.by_list.items()})
+        by_list = {name: _bounded(manifest, errs) for name, errs in e.by_list.items()}
+        errors = tuple(err for errs in by_list.values() for err in errs)
+        return None, (errors or (f"{manifest}: load failed",), by_list)
     except Exception as e:  # a bug in the engine must not take the service down
         log.exception("engine build crashed")
         error = f"{manifest}: internal error: {type(e).__name__}: {e}"
@@ -113,7 +113,7 @@ def _bounded(manifest: str, errors: Sequence[str]) -> list[str]:
 
 
 RELOAD_HISTORY = 20  # attempts kept for /admin/lists "history" (the console shows them)
-_HISTORY_ERRORS = 20  # errors kept per attempt in the history; "error_count" has them all
+_HISTORY_ERRORS = 20  # errors kept per attempt in the history; "error_count": all it reported
 
 
 @dataclass
