@@ -162,7 +162,7 @@ def _line_of(text: str, name: object, nth: int) -> int:
 def read_manifest(path: str | Path) -> tuple[ListSpec, ...]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff")  # a BOM, as list files
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError) as e:
         raise ListLoadError([f"{path}:0: cannot read manifest: {e}"]) from None

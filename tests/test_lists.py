@@ -116,6 +116,12 @@ def test_a_byte_order_mark_is_no_part_of_the_first_line(tmp_path: Path, fmt: str
     assert engine.lists[0].entries == (1 if first.startswith("#") else 2)
 
 
+def test_a_manifest_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, "\ufeff" + LIST.format(name="l", fmt="domains"),
+                              {"l.txt": "evil.com\n"})
+    assert Engine.from_manifest(manifest).check_url("http://evil.com/").action is Action.BLOCK
+
+
 def test_non_strict_list_skips_and_counts_bad_lines(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, LIST.format(name="l", fmt="domains") + "strict = false\n",
                               {"l.txt": "a.com\nbad/line\n*.b.com\nc.com\n"})
