@@ -289,6 +289,16 @@ def test_invalid_bytes_are_400(svc: LiveService, data: bytes) -> None:
     assert status == 400 and body["error"]["code"] == "invalid_json"
 
 
+def test_a_body_not_as_encoded_is_400_and_logs_no_traceback(svc: LiveService) -> None:
+    """A gzip header on a plain body: 400 JSON, and not an ERROR line with a traceback for each
+    (aiohttp reads the rest of the body after the answer and logs its error again)."""
+    status, body = svc.request("POST", "/v1/check", data=b'{"text": "evil.example.com"}',
+                               headers={**JSON, "Content-Encoding": "gzip"})
+    assert status == 400 and body["error"]["code"] == "invalid_body"
+    assert svc.request("GET", "/healthz")[0] == 200  # the log has caught up with the request
+    assert not [r for r in svc.log_records() if r.get("level") == "error"]
+
+
 # --- slow clients --------------------------------------------------------------------------------
 
 def test_no_second_answer_while_a_refused_body_still_arrives(svc: LiveService) -> None:

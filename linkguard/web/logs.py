@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from linkguard.verdict import Action, LinkVerdict
 
@@ -53,9 +54,11 @@ def configure_logging(level: str) -> None:
 
 def _drop_client_protocol_errors(record: logging.LogRecord) -> bool:
     """aiohttp answers malformed HTTP (bad request line, oversized header, bad chunking) with a
-    400 itself, and logs each at ERROR with a traceback: client noise, and a way to flood logs."""
+    400 itself, and logs each at ERROR with a traceback: client noise, and a way to flood logs.
+    So is a body that is not as its Content-Encoding says: the app answers 400, then aiohttp
+    reads the rest of the body and logs the same error again (RequestPayloadError)."""
     exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, HttpProcessingError)
+    return not isinstance(exc, (HttpProcessingError, RequestPayloadError))
 
 
 def audit_links(route: str, links: tuple[LinkVerdict, ...]) -> None:
