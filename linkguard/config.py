@@ -92,23 +92,28 @@ class Settings:
     # and the default shim key. None (a Settings made by hand): each app makes its own.
     instance_secret: bytes | None = field(default=None, repr=False, compare=False,
                                           metadata={"internal": True})
+    # Not a setting either: the secret files' contents, read once by load_settings in the master.
+    # A worker forked later (a crash, a reload) uses them, not the files: a file deleted or
+    # changed after start neither stops a worker from starting nor gives workers two tokens.
+    file_secrets: dict[str, str] | None = field(default=None, repr=False, compare=False,
+                                               metadata={"internal": True})
+
+    def _secret(self, value: str | None, file_setting: str) -> str | None:
+        path = getattr(self, file_setting)
+        if value or not path:
+            return value or None
+        if self.file_secrets is not None and file_setting in self.file_secrets:
+            return self.file_secrets[file_setting]
+        return _read_token_file(path, file_setting)
 
     def resolved_admin_token(self) -> str | None:
         """The token itself: `admin_token`, else the contents of `admin_token_file`."""
-        if self.admin_token:
-            return self.admin_token
-        if self.admin_token_file:
-            return _read_token_file(self.admin_token_file)
-        return None
+        return self._secret(self.admin_token, "admin_token_file")
 
     def resolved_shim_keys(self) -> tuple[str | None, str | None]:
         """(current, previous) shim keys: each setting, else its file's contents, else None."""
-        current = self.shim_key or (_read_token_file(self.shim_key_file, "shim_key_file")
-                                    if self.shim_key_file else None)
-        previous = self.shim_previous_key or (
-            _read_token_file(self.shim_previous_key_file, "shim_previous_key_file")
-            if self.shim_previous_key_file else None)
-        return current, previous
+        return (self._secret(self.shim_key, "shim_key_file"),
+                self._secret(self.shim_previous_key, "shim_previous_key_file"))
 
     def admin_listen_host(self) -> str:
         """Where the admin listener binds when admin_port is set: loopback unless told."""
@@ -121,6 +126,7 @@ class Settings:
         for name in ("shim_key", "shim_previous_key"):
             out[name] = "<set>" if out.get(name) else None
         out.pop("instance_secret", None)
+        out.pop("file_secrets", None)
         return out
 
 
@@ -146,7 +152,12 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     values["instance_secret"] = secrets.token_bytes(32)
     settings = Settings(**values)
     _validate(settings)
-    return settings
+    files = {name: _read_token_file(path, name) for name in _SECRET_FILES
+             if (path := getattr(settings, name))}
+    return dataclasses.replace(settings, file_secrets=files)
+
+
+_SECRET_FILES = ("admin_token_file", "shim_key_file", "shim_previous_key_file")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

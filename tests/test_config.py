@@ -108,3 +108,18 @@ def test_serve_exits_2_on_bad_config(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / "c.toml").write_text("workers = 0\n")
     args.config = tmp_path / "c.toml"
     assert run(args) == 2
+
+
+def test_secret_files_are_read_once(tmp_path: Path) -> None:
+    """Every worker, forked at any time, has the secrets the master read at start: a file
+    changed or deleted later changes nothing until a restart (README: rotating the key)."""
+    token, key = tmp_path / "token", tmp_path / "shim-key"
+    token.write_text("admin-token-one\n")
+    key.write_text("k" * 32)
+    s = load_settings(env={"LINKGUARD_ADMIN_TOKEN_FILE": str(token),
+                           "LINKGUARD_SHIM_KEY_FILE": str(key)})
+    token.write_text("admin-token-two\n")
+    key.unlink()
+    assert s.resolved_admin_token() == "admin-token-one"
+    assert s.resolved_shim_keys() == ("k" * 32, None)
+    assert "admin-token-one" not in repr(s) and "file_secrets" not in s.public()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.liveserver import DEADLINE, LiveService, live_service, wait_for
-from tests.webfixtures import AUTH, write_lists
+from tests.webfixtures import AUTH, TOKEN, write_lists
 
 
 @pytest.fixture
@@ -124,3 +124,21 @@ def test_reload_returns_the_old_lists_memory(tmp_path: Path) -> None:
             assert status == 200 and body["ok"] is True
         after = _rss_mb(master)
     assert after - loaded < 20, f"master RSS {loaded:.0f} MB loaded, {after:.0f} MB after reloads"
+
+
+def test_a_worker_forked_after_its_secret_files_change_still_starts(tmp_path: Path) -> None:
+    """Secret files are read once, at start: a worker re-forked after the admin token file was
+    deleted (tmp cleanup, a rotation) starts with the same token, instead of failing for ever
+    (with --workers 1, no worker at all)."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(TOKEN + "\n")
+    with live_service(tmp_path, token=False, LINKGUARD_ADMIN_TOKEN_FILE=str(token_file)) as svc:
+        first = wait_for(lambda: (s := svc.status()) and
+                         [w for w in s["workers"] if w["state"] == "serving"], "a serving worker")
+        token_file.unlink()
+        os.kill(first[0]["pid"], signal.SIGKILL)
+        wait_for(lambda: (s := svc.status()) and [w for w in s["workers"]
+                 if w["state"] == "serving" and w["pid"] != first[0]["pid"]],
+                 "the master to re-fork the worker")
+        status, body = svc.request("POST", "/v1/check", {"text": "go to evil.example.com now"})
+        assert status == 200 and body["verdict"] == "block"
