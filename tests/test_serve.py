@@ -9,6 +9,7 @@ import signal
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,19 @@ def test_a_worker_forked_after_its_secret_files_change_still_starts(tmp_path: Pa
                  "the master to re-fork the worker")
         status, body = svc.request("POST", "/v1/check", {"text": "go to evil.example.com now"})
         assert status == 200 and body["verdict"] == "block"
+
+
+def test_concurrent_reloads_are_all_answered_and_built_once(tmp_path: Path) -> None:
+    """Eight reloads at once: the seven that wait for the first are one build (they asked before
+    it started), and each is answered, although the first reload's hand-over drains the workers
+    that hold them for longer than drain_timeout (1 s here; a build takes ~2 s)."""
+    manifest = write_lists(tmp_path / "lists", phishing="".join(
+        f"host{i}.example.com\n" for i in range(200_000)))
+    with live_service(tmp_path, workers=2, manifest=manifest,
+                      LINKGUARD_DRAIN_TIMEOUT="1") as svc:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: svc.request("POST", "/admin/reload", {}, AUTH),
+                                    range(8)))
+        assert [status for status, _ in answers] == [200] * 8, answers
+        builds = [r for r in svc.log_records() if r.get("event") == "reload_start"]
+        assert 2 <= len(builds) <= 3, len(builds)

@@ -71,6 +71,7 @@ class Worker:
     started: float
     state: str = "starting"  # starting -> serving -> draining
     kill_at: float | None = None
+    last_kill_at: float | None = None  # the latest kill_at may move to (a reload answer owed)
     buffer: bytearray = field(default_factory=bytearray)
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +85,9 @@ class ReloadRequest:
     force: bool
     pid: int | None  # the worker that asked (None: SIGHUP)
     msg_id: int | None
+    # The same reload asked for again while this one waited: one build, after all of them
+    # asked, answers them all (50 concurrent reloads were 50 builds and 50 generations).
+    also: list[tuple[int | None, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -171,6 +175,10 @@ class Master:
         now = time.monotonic()
         for w in list(self.workers.values()):
             if w.kill_at is not None and now >= w.kill_at:
+                if self._owes_reload_answer(w.pid) and now < (w.last_kill_at or now):
+                    # It drains its connections longer while one waits for this answer.
+                    w.kill_at = min(now + 1.0, w.last_kill_at or now)
+                    continue
                 log.warning("worker did not exit; killing", extra={"fields": {"worker": w.pid}})
                 _kill(w.pid, signal.SIGKILL)
                 w.kill_at = None
@@ -218,7 +226,7 @@ class Master:
             elif signum in (signal.SIGTERM, signal.SIGINT):
                 self._stop()
             elif signum == signal.SIGHUP and not self.stopping:
-                self.queue.append(ReloadRequest(None, False, None, None))
+                self._enqueue(ReloadRequest(None, False, None, None))
             elif signum == 0:  # the build thread finished
                 self._build_done()
 
@@ -286,7 +294,7 @@ class Master:
                 self._send(w, {"id": msg["id"], "result": ReloadResult(
                     False, self._version(), ("the service is stopping",)).to_json()})
             else:
-                self.queue.append(ReloadRequest(names, bool(msg.get("force")), w.pid, msg["id"]))
+                self._enqueue(ReloadRequest(names, bool(msg.get("force")), w.pid, msg["id"]))
         else:
             raise ValueError(f"unknown op {op!r}")
 
@@ -401,10 +409,25 @@ class Master:
         log_reload(names, result)
         return result
 
+    def _owes_reload_answer(self, pid: int) -> bool:
+        """Is a reload asked by this worker queued, building, or not answered yet?"""
+        pending: list[ReloadRequest | None] = [
+            *self.queue, self.building, self.swap.request if self.swap else None,
+            self.handover.request if self.handover else None]
+        return any(r is not None and pid in (r.pid, *(p for p, _ in r.also)) for r in pending)
+
+    def _enqueue(self, request: ReloadRequest) -> None:
+        for queued in self.queue:  # not started yet: its build reads the files after this asked
+            if (queued.names, queued.force) == (request.names, request.force):
+                queued.also.append((request.pid, request.msg_id))
+                return
+        self.queue.append(request)
+
     def _answer(self, request: ReloadRequest, result: ReloadResult) -> None:
-        w = self.workers.get(request.pid) if request.pid is not None else None
-        if w is not None:
-            self._send(w, {"id": request.msg_id, "result": result.to_json()})
+        for pid, msg_id in ((request.pid, request.msg_id), *request.also):
+            w = self.workers.get(pid) if pid is not None else None
+            if w is not None:
+                self._send(w, {"id": msg_id, "result": result.to_json()})
 
     def _version(self) -> str | None:
         return self.holder.engine.version if self.holder.engine is not None else None
@@ -468,7 +491,10 @@ class Master:
         if w.state == "draining":
             return
         w.state = "draining"
-        w.kill_at = time.monotonic() + self.settings.drain_timeout + _KILL_GRACE
+        now = time.monotonic()
+        w.kill_at = now + self.settings.drain_timeout + _KILL_GRACE
+        w.last_kill_at = now + max(self.settings.drain_timeout, self.settings.reload_timeout) \
+            + _KILL_GRACE
         if w.channel.fileno() < 0 or not self._send(w, {"op": op}):
             _kill(w.pid, signal.SIGTERM)  # no channel: SIGTERM drains too
 

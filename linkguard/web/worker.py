@@ -93,7 +93,10 @@ class WorkerChannel:
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise ControlUnavailable(f"the master did not answer within {timeout:g}s") from None
+            # The master may still do it: a reload that takes longer is applied when it is
+            # built (the admin's answer says so, and /admin/lists shows the outcome).
+            raise ControlUnavailable(f"the master did not answer within {timeout:g}s; what was "
+                                     "asked may still be done: see /admin/lists") from None
         finally:
             self._pending.pop(msg_id, None)
 
@@ -109,11 +112,16 @@ class WorkerControl:
 
     def __init__(self, channel: WorkerChannel, settings: Settings) -> None:
         self.channel, self.settings = channel, settings
+        self.reloads_waiting = 0  # admin requests waiting for the master's answer to a reload
 
     async def reload(self, names: Sequence[str] | None, force: bool = False) -> ReloadResult:
         lists = list(names) if names is not None else None
-        msg = await self.channel.request("reload", self.settings.reload_timeout, lists=lists,
-                                         force=force)
+        self.reloads_waiting += 1
+        try:
+            msg = await self.channel.request("reload", self.settings.reload_timeout, lists=lists,
+                                             force=force)
+        finally:
+            self.reloads_waiting -= 1
         return ReloadResult.from_json(msg["result"])
 
     async def status(self) -> dict[str, Any]:
@@ -167,14 +175,20 @@ async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.s
 
     await stop.wait()
     await drain(listeners, serving, settings.drain_timeout,
-                lambda: channel.send({"op": "draining"}))
+                lambda: channel.send({"op": "draining"}),
+                lambda: control.reloads_waiting > 0, settings.reload_timeout)
     metrics.flush()  # the counts of the last second, before this process's file is final
     await channel.close()
     return 0
 
 
 async def drain(listeners: Sequence[tuple[web.AppRunner, asyncio.Server]], serving: ServingState,
-                timeout: float, stopped_accepting: Callable[[], None]) -> None:
+                timeout: float, stopped_accepting: Callable[[], None],
+                waiting_for_reload: Callable[[], bool] = lambda: False,
+                reload_timeout: float = 0.0) -> None:
+    """Stop accepting, then wait up to `timeout` for open connections to close; while one waits
+    for the answer to a reload it asked (queued behind others: this worker's generation is the
+    one being replaced), up to `reload_timeout`, so that the answer is not cut off."""
     serving.draining = True  # further responses carry Connection: close (app.py)
     for _, server in listeners:
         server.close()  # closes only this process's copy of the listening socket
@@ -192,7 +206,9 @@ async def drain(listeners: Sequence[tuple[web.AppRunner, asyncio.Server]], servi
         return sum(1 for r, _ in listeners if r.server is not None
                    for c in r.server.connections if c.transport is not None)
 
-    while open_connections() and loop.time() < deadline:
+    reload_deadline = deadline - timeout + reload_timeout
+    while open_connections() and (loop.time() < deadline or (
+            waiting_for_reload() and loop.time() < reload_deadline)):
         await asyncio.sleep(0.02)
     left = open_connections()
     if left:
