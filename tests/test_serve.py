@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -159,3 +160,31 @@ def test_concurrent_reloads_are_all_answered_and_built_once(tmp_path: Path) -> N
         assert [status for status, _ in answers] == [200] * 8, answers
         builds = [r for r in svc.log_records() if r.get("event") == "reload_start"]
         assert 2 <= len(builds) <= 3, len(builds)
+
+
+def test_a_stopping_service_refuses_new_connections(tmp_path: Path) -> None:
+    """SIGTERM: while the workers drain (an idle keep-alive connection holds them up to
+    drain_timeout), a new connection is refused at once, not left in a backlog nobody accepts
+    from until the stop resets it; the connection already open still gets its answer."""
+    with live_service(tmp_path, workers=2) as svc, svc.connect() as kept:
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+        svc.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: any(r.get("event") == "stopping" for r in svc.log_records()),
+                 "the master to start stopping")
+
+        def refused() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", svc.port), timeout=1) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    return s.recv(4096) == b""
+            except ConnectionError:
+                return True
+            except TimeoutError:
+                return False  # accepted by the kernel, answered by nobody
+
+        wait_for(refused, "new connections to be refused", deadline=5)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+        kept.close()
+        assert svc.proc.wait(DEADLINE) == 0

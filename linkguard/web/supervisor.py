@@ -212,6 +212,12 @@ class Master:
             self._abort_swap("the service is stopping")
         for w in self.workers.values():
             self._drain(w, "stop")
+        # No worker is forked from now on: let go of the listening sockets, so that once the
+        # workers close theirs (at once, as they drain) a new connection is refused, and a
+        # proxy tries another instance, instead of waiting in a backlog nobody accepts from.
+        self.sock.close()
+        if self.admin_sock is not None:
+            self.admin_sock.close()
 
     # --- events ---------------------------------------------------------------------------------
 
