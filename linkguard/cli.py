@@ -36,7 +36,10 @@ def default_manifest(env: Mapping[str, str] | None = None) -> Path:
     if environ.get("LINKGUARD_LISTS"):
         return Path(environ["LINKGUARD_LISTS"])
     here = Path("lists/lists.toml")
-    return here if here.exists() else Path(__file__).resolve().parent / "default_lists" / "lists.toml"
+    return here if here.exists() else SHIPPED_MANIFEST
+
+
+SHIPPED_MANIFEST = Path(__file__).resolve().parent / "default_lists" / "lists.toml"
 
 
 def _parser() -> argparse.ArgumentParser:

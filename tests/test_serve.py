@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpora import ROOT
 from tests.liveserver import DEADLINE, LiveService, live_service, wait_for
 from tests.webfixtures import AUTH, TOKEN, write_lists
 
@@ -188,3 +189,21 @@ def test_a_stopping_service_refuses_new_connections(tmp_path: Path) -> None:
         assert kept.recv(4096).startswith(b"HTTP/1.1 200")
         kept.close()
         assert svc.proc.wait(DEADLINE) == 0
+
+
+def test_serving_the_demo_lists_is_a_warning(tmp_path: Path) -> None:
+    """The shipped demo lists make a fresh machine work; in production they mean --lists or
+    LINKGUARD_LISTS is missing (an empty LINKGUARD_LISTS= unsets it): said at start."""
+    with live_service(tmp_path, manifest=ROOT / "lists" / "lists.toml") as svc:
+        assert any(r.get("level") == "warning" and "demo lists" in r.get("msg", "")
+                   for r in svc.log_records())
+    with live_service(tmp_path) as svc:
+        assert not any("demo lists" in r.get("msg", "") for r in svc.log_records())
+
+
+def test_the_port_is_logged_at_any_log_level(tmp_path: Path) -> None:
+    """With port 0 the listening lines are the only place the ports are said: written at
+    log_level=warning too (live_service finds the ports in them, or times out)."""
+    with live_service(tmp_path, admin_listener=True, LINKGUARD_LOG_LEVEL="warning") as svc:
+        assert svc.admin_port is not None
+        assert svc.request("GET", "/healthz")[0] == 200

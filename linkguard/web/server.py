@@ -42,9 +42,18 @@ def run(args: argparse.Namespace) -> int:
                                                      "port": settings.port, "error": str(e)}})
         return 1
     host, port = sock.getsockname()[:2]
-    log.info("listening", extra={"fields": {"event": "listening", "host": host, "port": port,
-                                            "url": f"http://{_url_host(host)}:{port}",
-                                            "settings": settings.public()}})
+    # Always written, whatever log_level: with port 0 it is the only place the port is said.
+    always = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    log.log(always, "listening",
+            extra={"fields": {"event": "listening", "host": host, "port": port,
+                              "url": f"http://{_url_host(host)}:{port}",
+                              "settings": settings.public()}})
+    from linkguard.cli import SHIPPED_MANIFEST
+    if Path(settings.lists or "").resolve() == SHIPPED_MANIFEST:
+        # A fresh machine's default; in production a sign that --lists or LINKGUARD_LISTS is
+        # missing (an empty LINKGUARD_LISTS= unsets it, as it does every optional setting).
+        log.warning("serving the demo lists shipped with linkguard: set --lists or "
+                    "LINKGUARD_LISTS for real ones", extra={"fields": {"lists": settings.lists}})
     admin_off = settings.admin_token is None and settings.admin_token_file is None
     if admin_off:
         log.info("no admin token configured: the admin API is off")
@@ -61,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                                          "error": str(e)}})
             return 1
         host, port = admin_sock.getsockname()[:2]
-        log.info("admin API listening", extra={"fields": {
+        log.log(always, "admin API listening", extra={"fields": {
             "event": "admin_listening", "host": host, "port": port,
             "url": f"http://{_url_host(host)}:{port}/admin/"}})
     elif settings.admin_port is not None:
