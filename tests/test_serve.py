@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -207,3 +208,13 @@ def test_the_port_is_logged_at_any_log_level(tmp_path: Path) -> None:
     with live_service(tmp_path, admin_listener=True, LINKGUARD_LOG_LEVEL="warning") as svc:
         assert svc.admin_port is not None
         assert svc.request("GET", "/healthz")[0] == 200
+
+
+def test_a_killed_masters_metrics_directory_is_removed_by_the_next(tmp_path: Path) -> None:
+    with live_service(tmp_path / "a") as first:
+        [stale] = Path(tempfile.gettempdir()).glob(f"linkguard-metrics-{first.proc.pid}-*")
+        first.proc.kill()  # SIGKILL: nothing is cleaned up
+        first.proc.wait(DEADLINE)
+        assert stale.exists()
+    with live_service(tmp_path / "b"):
+        assert not stale.exists()

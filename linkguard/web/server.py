@@ -118,11 +118,23 @@ class _MetricsDir:
 
 
 def _metrics_dir() -> _MetricsDir:
-    """prometheus-client's multiprocess directory: the operator's, else a private temp dir."""
+    """prometheus-client's multiprocess directory: the operator's, else a private temp dir,
+    named after this master's pid. The private dirs of masters that are gone without removing
+    theirs (SIGKILL, a crash) are removed first, so restarts after crashes do not pile them up."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         return _MetricsDir(Path(given), False)
-    return _MetricsDir(Path(tempfile.mkdtemp(prefix="linkguard-metrics-")), True)
+    for old in Path(tempfile.gettempdir()).glob("linkguard-metrics-*-*"):
+        try:
+            pid = int(old.name.split("-")[2])
+            if old.stat().st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, OSError):  # not ours, or its master lives (or is not ours)
+            continue
+    return _MetricsDir(Path(tempfile.mkdtemp(prefix=f"linkguard-metrics-{os.getpid()}-")), True)
 
 
 def _url_host(host: str) -> str:
