@@ -218,3 +218,22 @@ def test_a_killed_masters_metrics_directory_is_removed_by_the_next(tmp_path: Pat
         assert stale.exists()
     with live_service(tmp_path / "b"):
         assert not stale.exists()
+
+
+def test_a_stop_during_a_reload_answers_it_and_does_not_wait_for_the_build(tmp_path: Path) -> None:
+    """SIGTERM while a reload builds (here for ever: its list file is a FIFO nobody writes):
+    the admin who asked is answered "stopping", and the workers drain as they would without
+    it, not for reload_timeout (60 s here; 900 by default)."""
+    with live_service(tmp_path, LINKGUARD_DRAIN_TIMEOUT="1",
+                      LINKGUARD_RELOAD_TIMEOUT="60") as svc:
+        phishing = tmp_path / "lists" / "phishing.txt"
+        phishing.unlink()
+        os.mkfifo(phishing)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(svc.request, "POST", "/admin/reload", {}, AUTH)
+            wait_for(lambda: any(r.get("event") == "reload_start" for r in svc.log_records()),
+                     "the build to start")
+            svc.proc.send_signal(signal.SIGTERM)
+            assert svc.proc.wait(DEADLINE) == 0
+            status, body = answer.result(DEADLINE)
+        assert status == 422 and body["error"]["errors"] == ["the service is stopping"]

@@ -87,8 +87,8 @@ def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | 
                  force: bool = False) -> tuple[Engine | None, Errors]:
     """Build; never raises. Returns (engine, no errors) or (None, the errors as
     `file:line: reason`, also grouped by list name, "" for the manifest itself). A feed in the
-    wrong format has an error a line: past MAX_REPORTED_ERRORS (in all, and for each list) one
-    line says how many more there are (`linkguard lists validate` prints every one)."""
+    wrong format has an error a line: past MAX_REPORTED_ERRORS a list, one line says how many
+    more there are (`linkguard lists validate` prints every one)."""
     try:
         engine = Engine.from_manifest(manifest, previous=previous, force=force,
                                       reload=list(names) if names is not None else None)

@@ -205,9 +205,14 @@ class Master:
             return
         log.info("stopping; draining workers", extra={"fields": {"event": "stopping"}})
         self.stopping = True
+        stopping = ReloadResult(False, self._version(), ("the service is stopping",))
         while self.queue:
-            self._answer(self.queue.popleft(),
-                         ReloadResult(False, self._version(), ("the service is stopping",)))
+            self._answer(self.queue.popleft(), stopping)
+        if self.building is not None:
+            # Answered now, not when the build ends (it is not applied): its workers drain as
+            # every worker does, within drain_timeout, not waiting for this answer.
+            self._answer(self.building, stopping)
+            self.building.pid, self.building.also = None, []
         if self.swap is not None:
             self._abort_swap("the service is stopping")
         for w in self.workers.values():
