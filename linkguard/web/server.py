@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import logging
 import os
 import shutil
@@ -118,23 +119,36 @@ class _MetricsDir:
 
 
 def _metrics_dir() -> _MetricsDir:
-    """prometheus-client's multiprocess directory: the operator's, else a private temp dir,
-    named after this master's pid. The private dirs of masters that are gone without removing
-    theirs (SIGKILL, a crash) are removed first, so restarts after crashes do not pile them up."""
+    """prometheus-client's multiprocess directory: the operator's, else a private temp dir. A
+    private one holds `.lock`, flock()ed for as long as its master or any of its workers lives
+    (they share the open file). The private dirs whose lock nobody holds (a master killed with
+    SIGKILL could not remove its own) are removed first, so restarts after crashes do not pile
+    them up. A lock, not a pid: a live master in another PID namespace sharing /tmp is not
+    mistaken for a dead one."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         return _MetricsDir(Path(given), False)
-    for old in Path(tempfile.gettempdir()).glob("linkguard-metrics-*-*"):
+    for old in Path(tempfile.gettempdir()).glob("linkguard-metrics-*"):
         try:
-            pid = int(old.name.split("-")[2])
-            if old.stat().st_uid != os.getuid():
+            if old.is_symlink() or old.stat().st_uid != os.getuid():
                 continue
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(old, ignore_errors=True)
-        except (ValueError, OSError):  # not ours, or its master lives (or is not ours)
+            fd = os.open(old / ".lock", os.O_RDONLY)  # none: not one of these; left alone
+        except OSError:
             continue
-    return _MetricsDir(Path(tempfile.mkdtemp(prefix=f"linkguard-metrics-{os.getpid()}-")), True)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # its master or a worker of it holds the lock: in use
+        finally:
+            os.close(fd)
+    # Locked before it gets the name the scan above looks for: no instant without its lock.
+    tmp = Path(tempfile.mkdtemp(prefix=".linkguard-metrics-new-"))
+    fd = os.open(tmp / ".lock", os.O_CREAT | os.O_WRONLY, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held until every process of this service has exited
+    path = tmp.with_name("linkguard-metrics-" + tmp.name.rsplit("-", 1)[-1])
+    tmp.rename(path)
+    return _MetricsDir(path, True)
 
 
 def _url_host(host: str) -> str:
