@@ -203,7 +203,7 @@ def domain_key(token: str) -> str:
 
 
 def _slow_host(token: str) -> str:
-    if token.startswith("*."):
+    if "*" in token:  # "*.evil.com", "evil.*", "*evil.com": a host never holds one
         raise EntryError("wildcards are not supported (an entry already covers every subdomain)")
     if any(c in token for c in "/?#@\\") or (":" in token and not token.startswith("[")
                                                and token.count(":") < 2):

@@ -60,6 +60,9 @@ def test_manifest_errors_name_file_and_line(tmp_path: Path, body: str, reason: s
 @pytest.mark.parametrize(("fmt", "line", "reason"), [
     ("domains", "evil.com/path", "not a host name"),
     ("domains", "*.evil.com", "wildcards are not supported"),
+    ("domains", "evil.*", "wildcards are not supported"),
+    ("domains", "*evil.com", "wildcards are not supported"),
+    ("domains", "||*.evil.com^", "wildcards are not supported"),
     ("domains", "||evil.com", "only plain ||host^"),
     ("domains", "||evil.com^$third-party", "only plain ||host^"),
     ("domains", "@@||good.com^", "not a host rule"),
