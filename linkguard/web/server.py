@@ -43,12 +43,9 @@ def run(args: argparse.Namespace) -> int:
                                                      "port": settings.port, "error": str(e)}})
         return 1
     host, port = sock.getsockname()[:2]
-    # Always written, whatever log_level: with port 0 it is the only place the port is said.
-    always = max(logging.INFO, logging.getLogger().getEffectiveLevel())
-    log.log(always, "listening",
-            extra={"fields": {"event": "listening", "host": host, "port": port,
-                              "url": f"http://{_url_host(host)}:{port}",
-                              "settings": settings.public()}})
+    _always_info("listening", {"event": "listening", "host": host, "port": port,
+                               "url": f"http://{_url_host(host)}:{port}",
+                               "settings": settings.public()})
     from linkguard.cli import SHIPPED_MANIFEST
     if Path(settings.lists or "").resolve() == SHIPPED_MANIFEST:
         # A fresh machine's default; in production a sign that --lists or LINKGUARD_LISTS is
@@ -71,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
                                                          "error": str(e)}})
             return 1
         host, port = admin_sock.getsockname()[:2]
-        log.log(always, "admin API listening", extra={"fields": {
+        _always_info("admin API listening", {
             "event": "admin_listening", "host": host, "port": port,
-            "url": f"http://{_url_host(host)}:{port}/admin/"}})
+            "url": f"http://{_url_host(host)}:{port}/admin/"})
     elif settings.admin_port is not None:
         log.info("admin_port is set but no admin token is: the admin API is off")
 
@@ -149,6 +146,15 @@ def _metrics_dir() -> _MetricsDir:
     path = tmp.with_name("linkguard-metrics-" + tmp.name.rsplit("-", 1)[-1])
     tmp.rename(path)
     return _MetricsDir(path, True)
+
+
+def _always_info(msg: str, fields: dict[str, object]) -> None:
+    """An info line written whatever log_level is: with port 0 the listening lines are the only
+    place the port is said (at a higher level they would set off alerts on every start)."""
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, msg, (), None,
+                            extra={"fields": fields})
+    for handler in logging.getLogger().handlers:
+        handler.handle(record)
 
 
 def _url_host(host: str) -> str:
