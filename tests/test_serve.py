@@ -5,6 +5,7 @@ lists' memory returned."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -195,7 +196,8 @@ def test_a_stopping_service_refuses_new_connections(tmp_path: Path) -> None:
 def test_serving_the_demo_lists_is_a_warning(tmp_path: Path) -> None:
     """The shipped demo lists make a fresh machine work; in production they mean --lists or
     LINKGUARD_LISTS is missing (an empty LINKGUARD_LISTS= unsets it): said at start."""
-    with live_service(tmp_path, manifest=ROOT / "lists" / "lists.toml") as svc:
+    demo = shutil.copytree(ROOT / "lists", tmp_path / "demo")  # a copy (a source tree's) too
+    with live_service(tmp_path, manifest=demo / "lists.toml") as svc:
         assert any(r.get("level") == "warning" and "demo lists" in r.get("msg", "")
                    for r in svc.log_records())
     with live_service(tmp_path) as svc:

@@ -46,8 +46,7 @@ def run(args: argparse.Namespace) -> int:
     _always_info("listening", {"event": "listening", "host": host, "port": port,
                                "url": f"http://{_url_host(host)}:{port}",
                                "settings": settings.public()})
-    from linkguard.cli import SHIPPED_MANIFEST
-    if Path(settings.lists or "").resolve() == SHIPPED_MANIFEST:
+    if _is_shipped(Path(settings.lists or "")):
         # A fresh machine's default; in production a sign that --lists or LINKGUARD_LISTS is
         # missing (an empty LINKGUARD_LISTS= unsets it, as it does every optional setting).
         log.warning("serving the demo lists shipped with linkguard: set --lists or "
@@ -146,6 +145,16 @@ def _metrics_dir() -> _MetricsDir:
     path = tmp.with_name("linkguard-metrics-" + tmp.name.rsplit("-", 1)[-1])
     tmp.rename(path)
     return _MetricsDir(path, True)
+
+
+def _is_shipped(manifest: Path) -> bool:
+    """The demo manifest shipped in the package, or a copy of it (the source tree's `lists/`
+    beside an installed package)."""
+    from linkguard.cli import SHIPPED_MANIFEST
+    try:
+        return manifest.read_bytes() == SHIPPED_MANIFEST.read_bytes()
+    except OSError:
+        return False
 
 
 def _always_info(msg: str, fields: dict[str, object]) -> None:
