@@ -583,21 +583,25 @@ def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: st
 
 def _whole_end(view: str, start: int, pos: int, token_end: int) -> int:
     """Where the token of the link at `start` taken whole from `pos` ends: before a quote, an
-    angle bracket or a backtick (JSON, HTML, code: no linkifier takes those), but for a '"'
-    whose next '@' comes before any other of them, and a '>' right before an '@' (not closing
-    an autolink "<...>"): GFM and Discord link "https://good.com"@evil.com/" whole, and a
-    browser opens evil.com. A '>' that ends a tag is followed by its text:
-    "<a href='https://good.com'>mail@evil.com</a>" stops there."""
+    angle bracket or a backtick (JSON, HTML, code: no linkifier takes those), but for a '"' or
+    '>' whose next '@' comes before any other of them: GFM and Discord link
+    "https://good.com"@evil.com/" whole, and a browser opens evil.com. A '>' after a link
+    that is an attribute value or an autolink ("=https://...", "='https://...", "<https://")
+    closes the tag: "<a href='https://good.com'>mail@evil.com</a>" stops there."""
+    tag = start > 0 and (view[start - 1] in "=<" or (
+        view[start - 1] in "'\"" and view[start - 2:start - 1] == "="))
     while stop := _WHOLE_STOP.search(view, pos, token_end):
         s = stop.start()
-        if view[s] == ">":
-            if view[s + 1:s + 2] != "@" or (start > 0 and view[start - 1] == "<"):
-                return s
-            pos = s + 2
+        if view[s] not in "\">" or (view[s] == ">" and tag):
+            return s
+        run = s + 1  # "https://good.com\">@evil.com/" is one token to GFM too
+        while not tag and run < token_end and view[run] in "\">":
+            run += 1
+        if view[run:run + 1] == "@":
+            pos = run + 1
             continue
         # The next '@' or stop after it (not the next '@' anywhere: linear in the token).
-        if view[s] != '"' or not (at := _STOP_OR_AT.search(view, s + 1, token_end)) or \
-                view[at.start()] != "@":
+        if not (at := _STOP_OR_AT.search(view, s + 1, token_end)) or view[at.start()] != "@":
             return s
         pos = at.end()
     return token_end
