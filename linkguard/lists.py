@@ -203,8 +203,6 @@ def domain_key(token: str) -> str:
 
 
 def _slow_host(token: str) -> str:
-    if "*" in token:  # "*.evil.com", "evil.*", "*evil.com": a host never holds one
-        raise EntryError("wildcards are not supported (an entry already covers every subdomain)")
     if any(c in token for c in "/?#@\\") or (":" in token and not token.startswith("[")
                                                and token.count(":") < 2):
         raise EntryError(f"not a host name: {token!r}")
@@ -213,6 +211,8 @@ def _slow_host(token: str) -> str:
     host = urls.canonical_host(token)
     if host is None:
         raise EntryError(f"not a valid host name: {token!r}")
+    if "*" in host:  # as written or as decoded (%2a, fullwidth): "*.evil.com", "evil.*"
+        raise EntryError("wildcards are not supported (an entry already covers every subdomain)")
     return host
 
 
