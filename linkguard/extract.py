@@ -128,8 +128,12 @@ _TCO_SLUG = re.compile(r"/[0-9A-Za-z]+")  # twitter-text validTcoUrl
 # What ends a token without being part of a link taken whole: closing punctuation and quotes,
 # Markdown emphasis, and their CJK forms.
 _TOKEN_TAIL = ".,:;!?'\")]}>*_~\u3001\u3002\uff0c\uff01\uff1f\uff09\uff3d\u300d\u300f"
-_WHOLE_STOP = re.compile(r"[\"<>`]")  # what ends a token taken whole, before white space
-_STOP_OR_AT = re.compile(r"[\"<>`@]")
+# What ends a token taken whole, before white space: in text, a quote, '<' or a backtick; in an
+# HTML tag (or an autolink <...>), '>' too. And the same with '@'.
+_WHOLE_STOP = re.compile(r"[\"<`]")
+_WHOLE_STOP_OR_AT = re.compile(r"[\"<`@]")
+_TAG_STOP = re.compile(r"[\"<>`]")
+_TAG_STOP_OR_AT = re.compile(r"[\"<>`@]")
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 
@@ -464,11 +468,14 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         return None
     # The authority first: it ends at the first delimiter, so a token of many schemes and no
     # '@' costs a short look each (the work stays linear in the token).
-    delimiter = _AUTHORITY_END.search(view, s, token_end)
-    authority_end = delimiter.start() if delimiter else token_end
+    # Both looks end where the token taken whole does: a run of candidates that are no links
+    # before a '<' ("www.a.co@<" repeated) costs a short look each, not one to the token end.
+    whole_end = _whole_end(view, m.start(), s, token_end)
+    delimiter = _AUTHORITY_END.search(view, s, whole_end)
+    authority_end = delimiter.start() if delimiter else whole_end
     if (at := view.find("@", s, authority_end)) < 0:
         return None
-    stop = max(s, _tail_start(view, _whole_end(view, m.start(), s, token_end)))
+    stop = max(s, _tail_start(view, whole_end))
     if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
@@ -582,26 +589,26 @@ def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: st
 
 
 def _whole_end(view: str, start: int, pos: int, token_end: int) -> int:
-    """Where the token of the link at `start` taken whole from `pos` ends: before a quote, an
-    angle bracket or a backtick (JSON, HTML, code: no linkifier takes those), but for a '"' or
-    '>' whose next '@' comes before any other of them: GFM and Discord link
-    "https://good.com"@evil.com/" whole, and a browser opens evil.com. A '>' after a link
-    that is an attribute value or an autolink ("=https://...", "='https://...", "<https://")
-    closes the tag: "<a href='https://good.com'>mail@evil.com</a>" stops there."""
-    tag = start > 0 and (view[start - 1] in "=<" or (
-        view[start - 1] in "'\"" and view[start - 2:start - 1] == "="))
-    while stop := _WHOLE_STOP.search(view, pos, token_end):
+    """Where the token of the link at `start` taken whole from `pos` ends: before a quote, a
+    '<' or a backtick (JSON, HTML, code: no linkifier takes those), and, when the link is in
+    an HTML tag or an autolink `<...>`, before the '>' that closes it. GFM's autolink ends at
+    white space or '<' only, so a '"' whose next '@' comes before another stop (after a run
+    of '"') does not end it either: "https://good.com"@evil.com/" and
+    "https://good.com>x@evil.com/" are one link there, and a browser opens evil.com. In JSON
+    another quote comes first."""
+    lt = view.rfind("<", max(0, start - 1024), start)
+    in_tag = lt >= 0 and view[lt + 1:lt + 2].isalpha() and view.find(">", lt, start) < 0
+    stops, stops_or_at = (_TAG_STOP, _TAG_STOP_OR_AT) if in_tag else \
+        (_WHOLE_STOP, _WHOLE_STOP_OR_AT)
+    while stop := stops.search(view, pos, token_end):
         s = stop.start()
-        if view[s] not in "\">" or (view[s] == ">" and tag):
+        if view[s] != '"':
             return s
-        run = s + 1  # "https://good.com\">@evil.com/" is one token to GFM too
-        while not tag and run < token_end and view[run] in "\">":
+        run = s + 1
+        while run < token_end and view[run] == '"':
             run += 1
-        if view[run:run + 1] == "@":
-            pos = run + 1
-            continue
         # The next '@' or stop after it (not the next '@' anywhere: linear in the token).
-        if not (at := _STOP_OR_AT.search(view, s + 1, token_end)) or view[at.start()] != "@":
+        if not (at := stops_or_at.search(view, run, token_end)) or view[at.start()] != "@":
             return s
         pos = at.end()
     return token_end
