@@ -200,8 +200,10 @@ def test_serving_the_demo_lists_is_a_warning(tmp_path: Path) -> None:
     with live_service(tmp_path, manifest=demo / "lists.toml") as svc:
         assert any(r.get("level") == "warning" and "demo lists" in r.get("msg", "")
                    for r in svc.log_records())
-    with live_service(tmp_path) as svc:
-        assert not any("demo lists" in r.get("msg", "") for r in svc.log_records())
+    (demo / "demo-phishing.txt").write_text("phish.example.org\n")  # its own lists now
+    for manifest in (demo / "lists.toml", None):
+        with live_service(tmp_path, manifest=manifest) as svc:
+            assert not any("demo lists" in r.get("msg", "") for r in svc.log_records())
 
 
 def test_the_port_is_logged_at_any_log_level(tmp_path: Path) -> None:

@@ -148,11 +148,12 @@ def _metrics_dir() -> _MetricsDir:
 
 
 def _is_shipped(manifest: Path) -> bool:
-    """The demo manifest shipped in the package, or a copy of it (the source tree's `lists/`
-    beside an installed package)."""
+    """The demo lists shipped in the package, or a copy of them (the source tree's `lists/`
+    beside an installed package): the same manifest and list files, byte for byte."""
     from linkguard.cli import SHIPPED_MANIFEST
     try:
-        return manifest.read_bytes() == SHIPPED_MANIFEST.read_bytes()
+        return all((manifest.parent / f.name).read_bytes() == f.read_bytes()
+                   for f in SHIPPED_MANIFEST.parent.iterdir() if f.is_file())
     except OSError:
         return False
 
