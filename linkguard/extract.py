@@ -136,6 +136,7 @@ _TAG_STOP = re.compile(r"[\"<>`]")
 _TAG_STOP_OR_AT = re.compile(r"[\"<>`@]")
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
+_AUTHORITY_OR_STOP = re.compile(r"[/\\?#<`]")
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
 _MAYBE = re.compile(rf"[:(\[{{\uff1a{_DOTS}](?:(?<![(\[{{])|(?i:dot)[)\]}}])")
@@ -468,14 +469,15 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         return None
     # The authority first: it ends at the first delimiter, so a token of many schemes and no
     # '@' costs a short look each (the work stays linear in the token).
-    # Both looks end where the token taken whole does: a run of candidates that are no links
-    # before a '<' ("www.a.co@<" repeated) costs a short look each, not one to the token end.
-    whole_end = _whole_end(view, m.start(), s, token_end)
-    delimiter = _AUTHORITY_END.search(view, s, whole_end)
-    authority_end = delimiter.start() if delimiter else whole_end
+    # The authority ends at its delimiter, or where any token taken whole ends ('<', a
+    # backtick): a run of candidates that are no links before one ("www.a.co@<" repeated)
+    # costs a short look each, not one to the token's end. Only with an '@' in it is the
+    # token's end looked for.
+    delimiter = _AUTHORITY_OR_STOP.search(view, s, token_end)
+    authority_end = delimiter.start() if delimiter else token_end
     if (at := view.find("@", s, authority_end)) < 0:
         return None
-    stop = max(s, _tail_start(view, whole_end))
+    stop = max(s, _tail_start(view, _whole_end(view, m.start(), s, token_end)))
     if at >= stop:
         return None
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
@@ -596,9 +598,7 @@ def _whole_end(view: str, start: int, pos: int, token_end: int) -> int:
     of '"') does not end it either: "https://good.com"@evil.com/" and
     "https://good.com>x@evil.com/" are one link there, and a browser opens evil.com. In JSON
     another quote comes first."""
-    lt = view.rfind("<", max(0, start - 1024), start)
-    in_tag = lt >= 0 and view[lt + 1:lt + 2].isalpha() and view.find(">", lt, start) < 0
-    stops, stops_or_at = (_TAG_STOP, _TAG_STOP_OR_AT) if in_tag else \
+    stops, stops_or_at = (_TAG_STOP, _TAG_STOP_OR_AT) if _in_tag(view, start) else \
         (_WHOLE_STOP, _WHOLE_STOP_OR_AT)
     while stop := stops.search(view, pos, token_end):
         s = stop.start()
@@ -612,6 +612,23 @@ def _whole_end(view: str, start: int, pos: int, token_end: int) -> int:
             return s
         pos = at.end()
     return token_end
+
+
+_ATTRIBUTE_VALUE_START = re.compile(r"""=\s*["']?$""")
+_TAG_OPEN = re.compile(r"<[A-Za-z]")
+
+
+def _in_tag(view: str, start: int) -> bool:
+    """Is the link at `start` an autolink `<https://...>`, or an attribute value
+    (`href=https://`, `href = "https://`, `src='https://`) in an HTML tag: a '<' and a letter
+    before it, within 8 KB (a '>' or '<' between them may be in another attribute's value)?
+    Then a '>' after it closes that tag. A '<' in prose ("x<y https://...") makes no tag of a link
+    that is no attribute value."""
+    if start > 0 and view[start - 1] == "<":
+        return True
+    if not _ATTRIBUTE_VALUE_START.search(view, max(0, start - 8), start):
+        return False
+    return _TAG_OPEN.search(view, max(0, start - 8192), start) is not None
 
 
 def _tail_start(view: str, limit: int) -> int:
