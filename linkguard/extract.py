@@ -200,7 +200,7 @@ _EXPANDABLE = re.compile(_char_class(_EXPAND))
 _SCHEME_NEXT = re.compile(r"(?i:h(?:tt|xx)ps?)(?::|\[:)")
 # A scheme right after a letter or digit: no link if that character was written in ASCII
 # (twitter-text validUrlPrecedingChars), a link if it was folded (`ａhttps://evil.com`).
-_GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])(?i:h(?:tt|xx)ps?)(?::|\[:)")
+_GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])" + _SCHEME_NEXT.pattern)
 # In the view, what every candidate holds: a separator before a label character, a scheme's
 # colon and slash, or a defang token. Candidates hold no white space, so only the token around
 # a hint gets the full regex. One leading class: the regex engine skips ahead with a fast scan.
@@ -294,7 +294,7 @@ def _mapper(text: str, view: str, expanded: Table | None) -> Callable[[int], int
             return None
         starts, shifts = _offsets(text)
         return lambda v: _orig(v, starts, shifts)
-    if len(text) == len(_IGNORABLE.sub("", text)):
+    if not _IGNORABLE.search(text):
         return lambda v: _orig(v, *expanded)
     starts, shifts = _offsets(text)
     return lambda v: _orig(_orig(v, *expanded), starts, shifts)
@@ -467,12 +467,10 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int) -> tuple[str, in
         s, scheme = m.start(), "http"
     else:
         return None
-    # The authority first: it ends at the first delimiter, so a token of many schemes and no
-    # '@' costs a short look each (the work stays linear in the token).
-    # The authority ends at its delimiter, or where any token taken whole ends ('<', a
-    # backtick): a run of candidates that are no links before one ("www.a.co@<" repeated)
-    # costs a short look each, not one to the token's end. Only with an '@' in it is the
-    # token's end looked for.
+    # The authority first: it ends at its delimiter, or where any token taken whole ends ('<',
+    # a backtick), so a run of candidates that are no links ("https://-", "www.a.co@<"
+    # repeated) costs a short look each, not one to the token's end: the work stays linear in
+    # the token. Only with an '@' in it is the token's end looked for.
     delimiter = _AUTHORITY_OR_STOP.search(view, s, token_end)
     authority_end = delimiter.start() if delimiter else token_end
     if (at := view.find("@", s, authority_end)) < 0:
@@ -487,13 +485,11 @@ def find_links(text: str) -> list[Candidate]:
     """Link candidates in `text`, in order of appearance, non-overlapping. Never raises."""
     if not isinstance(text, str):
         return []
-    if "." not in text and not _MAYBE.search(text) and (
-            text.isascii() or not (_IGNORABLE.search(text) or _FOLDABLE.search(text))):
-        return []
-    # Ignorable and fullwidth code points are not ASCII: plain text is its own view.
+    # Ignorable and fullwidth code points are not ASCII: plain text is its own view. The
+    # pre-filter looks at the view, the text as the scan reads it ("evil{ｄot}com").
     view, expanded = (text, None) if text.isascii() else _view(text)
-    if view is not text and "." not in view and not _MAYBE.search(view):
-        return []  # the same test, on the text as the scan reads it
+    if "." not in view and not _MAYBE.search(view):
+        return []
     found: list[tuple[str, int, int, int]] = []  # url, start, end, token end: in the view
     pos = 0
     while hint := _HINT.search(view, pos):
@@ -519,8 +515,8 @@ def find_links(text: str) -> list[Candidate]:
 def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
                 expanded: Table | None = None) -> list[Candidate]:
     """Candidates in the text's offsets, each with its token taken whole: to the end of the
-    token, before a quote or an angle bracket (JSON, HTML: no linkifier takes those), without
-    closing punctuation. What follows the link is taken from the text as written (a browser
+    token, or where _whole_end says it stops (a quote, '<', a tag's '>'), without closing
+    punctuation. What follows the link is taken from the text as written (a browser
     does not read a fullwidth '＠' as '@'). Its span (`whole_end`) stops at the next link of
     the token, so spans never overlap. Tokens taken whole are checked up to whole_budget(text)
     characters in all; past that, `whole_end` is -1 (not checked: the message is flagged)."""
