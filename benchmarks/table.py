@@ -41,7 +41,10 @@ def table(doc: dict[str, Any]) -> str:
         "1a_check_url_vs_floor": f"{f['check_url_big_urls_per_s']:,} vs {f['floor_urls_per_s']:,} URLs/s"
         if f.get("floor_urls_per_s") else "",
         "1b_check_url_big_vs_small": f"{f['check_url_big_urls_per_s']:,} vs "
-        f"{f['check_url_small_urls_per_s']:,} URLs/s" if f.get("check_url_small_urls_per_s") else "",
+        f"{f['check_url_small_urls_per_s']:,} URLs/s, each over its own set's traffic" + (
+            f"; over the big set's traffic {f['check_url_big_to_small_same_urls']:.3f}x"
+            if f.get("check_url_big_to_small_same_urls") else "")
+        if f.get("check_url_small_urls_per_s") else "",
         "3a_service_check_vs_bare": f"{f['service_check_req_per_s']:,} vs "
         f"{f['service_bare_req_per_s']:,} req/s; per CPU-s {f['service_check_req_per_cpu_s']:,} vs "
         f"{f['service_bare_req_per_cpu_s']:,}" + (
