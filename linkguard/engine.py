@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,8 @@ __all__ = ["DEFAULT_REPLACEMENT", "Engine", "ListInfo", "ListLoadError"]
 
 DEFAULT_REPLACEMENT = "[link removed]"
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+# A URL a check visited: its depth in the tree of embedded URLs, the URL, its canonical form.
+_Node = tuple[int, str, urls.CanonicalURL | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,20 +168,25 @@ class Engine:
             d = self._decisions[mask] = (v.action, v.category, v.lists)
         return UrlVerdict(url, canonical, *d)
 
-    def _check_tree(self, url: str, depth: int = 0, budget: list[int] | None = None
-                    ) -> list[UrlVerdict]:
+    def _check_tree(self, url: str, depth: int = 0, budget: list[int] | None = None,
+                    trace: list[_Node] | None = None) -> list[UrlVerdict]:
         c = urls.canonicalize(url)
         if c is None:
+            if trace is not None:
+                trace.append((depth, url, None))
             return [UrlVerdict(url, None, Action.ALLOW)]
-        return self._tree(url, c, depth, budget)
+        return self._tree(url, c, depth, budget, trace)
 
-    def _tree(self, url: str, c: urls.CanonicalURL, depth: int, budget: list[int] | None = None
-              ) -> list[UrlVerdict]:
+    def _tree(self, url: str, c: urls.CanonicalURL, depth: int, budget: list[int] | None = None,
+              trace: list[_Node] | None = None) -> list[UrlVerdict]:
         """The URL's own verdict, then those of URLs embedded in its query: MAX_EMBED_DEPTH
         deep, MAX_EMBEDDED in all (`budget`, shared by the whole tree). A link that leads to a
         blocked URL is as bad as it: its verdict is the worst of them. One whose embedded URLs
         are not all checked (over the budget, or deeper) is flagged at least, never simply
-        allowed."""
+        allowed. With `trace`, each URL checked is appended to it, in the order of the
+        verdicts (for explain)."""
+        if trace is not None:
+            trace.append((depth, url, c))
         own = self._decide(url, c.text, self._matcher.match(c))
         if not c.query:
             return [own]
@@ -197,7 +204,7 @@ class Engine:
                     own = UrlVerdict(url, own.canonical, Action.FLAG)
                 break
             budget[0] -= 1
-            inner += self._check_tree(e, depth + 1, budget)
+            inner += self._check_tree(e, depth + 1, budget, trace)
         return [_escalated(own, inner), *inner]
 
     def check_url(self, url: str) -> UrlVerdict:
@@ -297,13 +304,21 @@ class Engine:
         """Why a URL gets its verdict: canonical form, lookup keys and every matching entry with
         its list and line, and the same for the URLs embedded in its query, as deep and as many
         as a check follows. Admin-only: it reveals list entries."""
-        # Each node's verdict is the one the check gave it: the same walk, in the same order.
-        return self._explain(url, 0, [urls.MAX_EMBEDDED], iter(self._check_tree(url)))
+        # The check's own walk: each URL it checked, with the verdict it gave, in order; a URL
+        # comes after the one it is embedded in (depth one less).
+        trace: list[_Node] = []
+        verdicts = self._check_tree(url, trace=trace)
+        path: list[dict[str, Any]] = []
+        for (depth, u, c), verdict in zip(trace, verdicts, strict=True):
+            node = self._explain_one(u, c, verdict)
+            del path[depth:]
+            if path:
+                path[-1]["embedded"].append(node)
+            path.append(node)
+        return path[0]
 
-    def _explain(self, url: str, depth: int, budget: list[int],
-                 verdicts: Iterator[UrlVerdict]) -> dict[str, Any]:
-        verdict = next(verdicts)
-        c = urls.canonicalize(url)
+    def _explain_one(self, url: str, c: urls.CanonicalURL | None, verdict: UrlVerdict
+                     ) -> dict[str, Any]:
         out: dict[str, Any] = {"url": url, "canonical": verdict.canonical,
                                "safe_browsing_canonical": safebrowsing.canonical_url(url),
                                "verdict": verdict.to_json(), "keys": None, "matches": [],
@@ -319,12 +334,6 @@ class Engine:
         for i, parsed in enumerate(self.parsed):
             if mask >> i & 1:
                 out["matches"] += _matching_entries(parsed, c, keys, digests)
-        if depth < urls.MAX_EMBED_DEPTH:
-            for e in urls.embedded_urls(c):
-                if budget[0] <= 0:
-                    break
-                budget[0] -= 1
-                out["embedded"].append(self._explain(e, depth + 1, budget, verdicts))
         return out
 
 
