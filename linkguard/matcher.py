@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from urllib.parse import unquote
 
 import ada_url
 import ahocorasick
@@ -40,9 +39,9 @@ def keyword_text(c: CanonicalURL) -> str:
     """Host, path and query, percent-decoded and lowercased; IDN hosts also in Unicode. A query
     with '+' is there twice, the second time with '+' read as a space (form encoding). Readings
     are joined by a newline, which no term holds: a term never spans two of them."""
-    text = c.host + unquote(c.path if c.query is None else c.path + "?" + c.query)
+    text = c.host + urls.unquote_text(c.path if c.query is None else c.path + "?" + c.query)
     if c.raw_query is not None and "+" in c.raw_query:  # as sent: %2B is a plus, not a space
-        text += "\n" + unquote(urls.canonical_query(c.raw_query.replace("+", "%20")))
+        text += "\n" + urls.unquote_text(urls.canonical_query(c.raw_query.replace("+", "%20")))
     if "xn--" in c.host:
         try:
             text = ada_url.idna_to_unicode(c.host) + "\n" + text

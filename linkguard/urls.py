@@ -27,6 +27,7 @@ Match keys (CONTRACT.md, "Lists"), for http://a.b.example.co.uk/1/2.html?q=1 :
 
 from __future__ import annotations
 
+import binascii
 import re
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_to_bytes
@@ -40,13 +41,12 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _TAB_NEWLINE = {9: None, 10: None, 13: None}
 _NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")  # WHATWG "ends in a number" last labels
 WEB_SCHEMES = frozenset({"http", "https"})
-# Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping.
-_ESCAPE = {b: f"%{b:02X}" for b in (*range(0x21), *range(0x7F, 0x100), ord("#"), ord("%"))}
-_ESCAPE_TABLE = [_ESCAPE.get(b, chr(b)) for b in range(0x100)]
+# Safe Browsing: escape bytes <= 0x20, >= 0x7f, '#' and '%' after unescaping (runs of them).
+_TO_ESCAPE = re.compile(rb"[\x00-\x20#%\x7f-\xff]+")
 # In the path, '?' and '\' too: a decoded "%3F" would start a query, and a decoded "%5C" would be
 # a slash, when the canonical URL is read again (WHATWG section 4.4, special-scheme paths); Safe
 # Browsing's list leaves them out, and its canonical form then does not read back as itself.
-_PATH_ESCAPE_TABLE = [{0x3F: "%3F", 0x5C: "%5C"}.get(b, e) for b, e in enumerate(_ESCAPE_TABLE)]
+_TO_ESCAPE_IN_PATH = re.compile(rb"[\x00-\x20#%?\\\x7f-\xff]+")
 # Bounds for hostile input: unescaping stops when stable, or after this many rounds (each round
 # shortens the string, so the bound only matters for megabyte inputs).
 _MAX_UNESCAPE_ROUNDS = 1024
@@ -89,27 +89,51 @@ def with_scheme(url: str) -> str | None:
     return url if m.group()[:-1].lower() in WEB_SCHEMES else None
 
 
+_ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
+
+
+def unquote_bytes(b: bytes) -> bytes:
+    """urllib's unquote_to_bytes, a run of escapes at a time: it takes ~150 ns an escape, and a
+    path in another script is all escapes (a 2 KB one of CJK took 185 us, now 33). Below a few
+    escapes urllib's is faster."""
+    if b.count(b"%") < 8:
+        return unquote_to_bytes(b)
+    return _ESCAPE_RUN.sub(_unhex, b)
+
+
+def _unhex(m: re.Match[bytes]) -> bytes:
+    return binascii.unhexlify(m[0].replace(b"%", b""))
+
+
+def unquote_text(s: str) -> str:
+    """urllib's unquote (UTF-8, errors replaced), as fast as unquote_bytes for ASCII text."""
+    if s.isascii():
+        return unquote_bytes(s.encode("ascii")).decode("utf-8", "replace")
+    return unquote(s)
+
+
 def _unescape_fully(s: str) -> bytes:
     b = s.encode("utf-8", "surrogateescape")
     for _ in range(_MAX_UNESCAPE_ROUNDS):
         if b"%" not in b:
             break
-        u = unquote_to_bytes(b)
+        u = unquote_bytes(b)
         if u == b:
             break
         b = u
     return b
 
 
-def _escape(b: bytes, table: list[str] = _ESCAPE_TABLE,
-            needs: re.Pattern[bytes] | None = None) -> str:
-    if b.isascii() and (needs or _NEEDS_ESCAPE).search(b) is None:
+def _escape(b: bytes, escape: re.Pattern[bytes] = _TO_ESCAPE) -> str:
+    """Percent-escape the bytes `escape` matches, a run at a time (a path in another script is
+    all escapes: byte by byte it cost ~50 ns each)."""
+    if escape.search(b) is None:
         return b.decode("ascii")
-    return "".join([table[c] for c in b])
+    return escape.sub(_hex_escapes, b).decode("ascii")
 
 
-_NEEDS_ESCAPE = re.compile(rb"[\x00-\x20#%\x7f]")
-_NEEDS_PATH_ESCAPE = re.compile(rb"[\x00-\x20#%?\\\x7f]")
+def _hex_escapes(m: re.Match[bytes]) -> bytes:
+    return b"%" + m[0].hex("%").upper().encode("ascii")
 
 
 def _resolve_path(b: bytes) -> bytes:
@@ -140,11 +164,11 @@ def resolve_path(path: str) -> str:
 def canonical_path(path: str) -> str:
     if "%" not in path and "//" not in path and "/." not in path:
         return path  # already canonical: ada resolved dot segments and escaped the rest
-    return _escape(_resolve_path(_unescape_fully(path)), _PATH_ESCAPE_TABLE, _NEEDS_PATH_ESCAPE)
+    return _escape(_resolve_path(_unescape_fully(path)), _TO_ESCAPE_IN_PATH)
 
 
 def canonical_query(query: str) -> str:
-    if "%" not in query and query.isascii() and _NEEDS_ESCAPE.search(query.encode()) is None:
+    if "%" not in query and query.isascii() and _TO_ESCAPE.search(query.encode()) is None:
         return query
     return _escape(_unescape_fully(query))
 
