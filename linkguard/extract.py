@@ -527,6 +527,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
     out = []
     quote = -1  # where the last search for the end of a token taken whole found it
     tails: dict[int, int] = {}  # a limit -> where its closing punctuation starts
+    ahead = _Ahead(view)
     plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
         ascii = None if plain else _ascii_link(text, view, orig, url, start, end)
@@ -548,6 +549,9 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         if (tail := tails.get(limit)) is None:
             tail = tails[limit] = _tail_start(view, limit)
         stop = max(end, tail)
+        if i + 1 < len(found) and (after := found[i + 1][1]) < stop and \
+                ahead.reading_stops_at(url, end, after, stop):
+            stop = max(end, _tail_start(view, after))
         span_stop = min(stop, found[i + 1][1]) if i + 1 < len(found) else stop
         if orig is not None:
             rest = stop > end
@@ -563,6 +567,50 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         else:
             out.append(Candidate(url, start, end, None, -1, ascii))
     return out
+
+
+class _Ahead:
+    """Does a token taken whole stop at the next link in it? Past that link, the reading holds
+    it, and it is checked on its own, with its own token taken whole; reading on would only
+    lend one link the other's verdict (`example.jpへ。phish.example.com` is a subdomain of the
+    phishing host, and the clean link took its verdict and lost its text to sanitize), and
+    cost the square of the links in a config line or a paragraph without spaces. It stops
+    there unless what follows can still change what this reading opens:
+    - from the authority (the link is a host, perhaps a port), an '@' still in it
+      (`https://good.com,evil.com@bad.com/` opens bad.com);
+    - from a path, a dot segment (`/x日本https://a.com/../../u/abc` is /u/abc) or a query begun
+      before the next link (`?x=日本&u=https%3A%2F%2Fevil.com` holds evil.com).
+    The next delimiter, '@' and dot segment are each looked for once, ahead of the links (the
+    links come in order): one forward scan of the text."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+        self.delimiter = self.at = self.dot = -1
+
+    def reading_stops_at(self, url: str, end: int, after: int, stop: int) -> bool:
+        view = self.view
+        authority_end = end  # where the reading's authority ends: here if the link has a path
+        if _AUTHORITY_END.search(url, url.find("//") + 2 if "//" in url else 0) is None:
+            if self.delimiter < end:
+                self.delimiter = _found(_AUTHORITY_END.search(view, end), len(view))
+            authority_end = self.delimiter
+        if authority_end >= after:
+            if self.at < after:
+                self.at = _found(_AT.search(view, after), len(view))
+            return self.at >= min(authority_end, stop)
+        if "?" in url or view.find("?", end, after) >= 0:
+            return False
+        if self.dot < after:
+            self.dot = _found(_DOT_SEGMENT.search(view, after), len(view))
+        return self.dot >= stop
+
+
+def _found(m: re.Match[str] | None, default: int) -> int:
+    return m.start() if m else default
+
+
+_AT = re.compile("@")
+_DOT_SEGMENT = re.compile(r"[/\\](?:\.|%2[eE])")
 
 
 def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: str,
