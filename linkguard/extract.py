@@ -321,6 +321,13 @@ def _tld_len(label: str, whole: bool) -> int:
     return next((i for i in cuts if label[:i].lower() in tlds), 0)
 
 
+def _cut_tld_len(label: str) -> int:
+    """Length of the longest TLD that starts `label` and is followed by '_' or a non-ASCII
+    character in it (twitter-text's TLD lookahead), or 0."""
+    return next((i for i in range(len(label) - 1, 0, -1)
+                 if (label[i] == "_" or not label[i].isascii()) and label[:i].lower() in _tlds()), 0)
+
+
 def _tld_shaped(label: str) -> bool:
     """Could be a TLD the snapshot does not list: ASCII letters or an A-label (RFC 1123 2.1),
     or non-ASCII letters and marks (an IDN TLD such as .大众汽车)."""
@@ -388,9 +395,22 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
         found = last
     if found < 0:
         return -1, offset(last)  # the same labels hold no TLD for a later start either
-    for k in range(found - 1, -1, -1):
-        if not _label_ok(labels[k], k == found - 1):
-            return -1, offset(k + 1)
+    k = found - 1
+    while k >= 0:
+        if _label_ok(labels[k], k == found - 1):
+            k -= 1
+            continue
+        # A label no host may have: the host is the labels before it, up to a TLD that starts
+        # it, as twitter-text's regex backtracks to ("https://evil.com_.good.com/" links
+        # https://evil.com; WHATWG would open the whole, another host, which is no loss).
+        bad, found = k, -1
+        for j in range(bad, 0, -1):
+            if n := _tld_len(labels[j], True) if j < bad else _cut_tld_len(labels[j]):
+                found, labels[j] = j, labels[j][:n]
+                break
+        if found < 0:
+            return -1, offset(bad + 1)
+        k = found - 1
     return offset(found) + len(labels[found]), -1
 
 
@@ -415,8 +435,8 @@ def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
     """(url, start, end) in the view for the regex match `m`, or (None, 0, where to resume)."""
     schemeful = m[_SCHEME] is not None
     hs, he = m.span(_SHOST if schemeful else _HOST)
-    if he - hs > _MAX_HOST:
-        return None, 0, he
+    if he - hs > _MAX_HOST and not (schemeful and "%" in view[hs:he]):
+        return None, 0, he  # (a percent-encoded host is decoded whole: it may shrink a lot)
     host_end, resume = (he, -1) if view[hs] == "[" else _host_end(view, hs, he, schemeful)
     if host_end < 0:
         # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
