@@ -234,11 +234,11 @@ class Engine:
             own, *inner = self._check_tree(cand.url)
             end = cand.end
             # Other readings of the link: the token taken whole (it may open another page, and
-            # then the link spans the whole token: sanitize removes all of it), and the ASCII
-            # domain twitter-text links inside a host that starts in another script (inside
-            # the span). If one is worse, so is the link.
-            readings = () if cand.whole is None and cand.ascii is None else (
-                (cand.whole, cand.whole_end), (cand.ascii, end))
+            # then the link spans the whole token: sanitize removes all of it), and the links
+            # other clients make of the same text (extract.Candidate.others). If one is worse,
+            # so is the link, and it spans that reading too.
+            readings = () if cand.whole is None and not cand.others else (
+                (cand.whole, cand.whole_end), *cand.others)
             for reading, reading_end in readings:
                 if reading is not None and own.action is not Action.BLOCK:
                     alt = self._check_tree(reading)
@@ -246,6 +246,8 @@ class Engine:
                         own = worse
                         inner += alt
                         end = max(end, reading_end)
+            if not cand.linked and own.action is Action.ALLOW:
+                continue  # only other linkifiers make it, and it is clean: not reported
             s16, e16 = (cand.start, end) if utf16 is None else (utf16(cand.start), utf16(end))
             links.append(LinkVerdict(own, cand.start, end, s16, e16))
             links += map(LinkVerdict, inner)

@@ -2,7 +2,8 @@ r"""Find link candidates in chat text the way chat clients linkify them, and the
 
     find_links("see hxxps://evil[.]com/x!")   -> [Candidate("https://evil.com/x", 4, 24)]
     find_links("(docs at Example.COM/a_(b)).") -> [Candidate("Example.COM/a_(b)", 9, 26)]
-    find_links("ev\u200bil。com and me@example.com") -> [Candidate("evil.com", 0, 9)]
+    find_links("ev\u200bil。com and me@example.com")
+        -> [Candidate("evil.com", 0, 9, others=(("il.com", 9),))]
 
 The reference is twitter-text's `extractUrl` (conformance: tests/test_extract.py), with these
 differences, each because a blocker must see what a browser would open:
@@ -20,6 +21,9 @@ differences, each because a blocker must see what a browser would open:
 - Square brackets in a path or query only when balanced: `[http://a.com/x](http://b.com)` and
   `[url=http://a.com/x]t[/url]` hold links to a.com/x, as Markdown and BBCode mean.
 - A t.co slug over 40 characters is kept (twitter-text drops the link).
+- The links other linkifiers (linkify-it, linkifyjs) and a browser make of the same text, where
+  twitter-text's rules read on or refuse: other readings of a candidate, or candidates that are
+  not `linked` (reported only when not allowed): _other_links.
 
 How: a cheap pre-filter returns [] for text that cannot hold a link. The "view" is the text
 itself, or, only when the text holds ignorable or fullwidth code points, a copy without the
@@ -58,11 +62,15 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
     # `whole_end` (at most where the next link starts); -1: not checked, over the budget.
     whole: str | None = None
     whole_end: int = 0
-    # Without a scheme, a host that starts in a script twitter-text's validAsciiDomain does not
-    # take ("приветevil.com", "Ｘevil.com", "пример.evil.com/x"): the link twitter-text makes,
-    # the ASCII domain inside it ("evil.com"), where a browser given the whole opens another
-    # host. Inside the span.
-    ascii: str | None = None
+    # Other links that clients make of the same text, each with the end of its span (at most
+    # where the next link starts): without a scheme, the ASCII domain twitter-text links in a
+    # host that starts in a script its validAsciiDomain does not take ("приветevil.com",
+    # "Ｘevil.com", "пример.evil.com/x" hold "evil.com": a browser given the whole opens another
+    # host), and the links of other linkifiers' rules (_other_links) inside the span.
+    others: tuple[tuple[str, int], ...] = ()
+    # False: only other linkifiers' rules make this link (linkifyjs, linkify-it: _other_links),
+    # not twitter-text's; it is reported only when it is not allowed.
+    linked: bool = True
 
 
 # ---- patterns ------------------------------------------------------------------------------
@@ -88,7 +96,7 @@ _U1 = re.compile(_U)
 _ASCII_DOT_OR_DOTS = "." + _DOTS
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
 
-_CANDIDATE = re.compile(
+_WITH_SCHEME = (
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
     r"(?<![0-9A-Za-z@$#\uff20\uff03])"
     r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
@@ -97,6 +105,10 @@ _CANDIDATE = re.compile(
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
+)
+_SCHEMELESS_HOST = rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
+_CANDIDATE = re.compile(
+    _WITH_SCHEME +
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
     # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
@@ -106,7 +118,15 @@ _CANDIDATE = re.compile(
     rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-/{_LATIN}])"
     rf"(?:(?<!\.)|(?<={_NOT_A}\.))"
     r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
-    rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
+    + _SCHEMELESS_HOST
+)
+# What other linkifiers (linkifyjs, linkify-it) link without a scheme: a host after anything
+# but a letter, a digit or '@', '$', '#' (after '.', '-', '_', '/': `x_.evil.com` is evil.com
+# to linkifyjs, `a,//evil.com/x` is //evil.com/x to linkify-it), not starting with '-' or '_'.
+_LENIENT = re.compile(
+    _WITH_SCHEME
+    + rf"|(?<![0-9A-Za-z@$#\uff20\uff03{_LATIN}\u0370-\u03ff\u0400-\u04ff])(?!-)"
+    + _SCHEMELESS_HOST.replace(_A, _A.replace("_", ""))  # no '_' in a label to linkifyjs
 )
 _SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
 
@@ -142,10 +162,11 @@ _AUTHORITY_OR_STOP = re.compile(r"[/\\?#<`]")
 _MAYBE = re.compile(rf"[:(\[{{\uff1a{_DOTS}](?:(?<![(\[{{])|(?i:dot)[)\]}}])")
 # Default_Ignorable_Code_Point (UAX-44; UTS-39 flags them, UTS-46 maps most to nothing): not in
 # the view, so `ev\u200bil.com` is evil.com, as a browser opens it.
-_IGNORABLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-    "\U000e0000-\U000e0fff]+")
+_IGNORABLE_RANGES = ((0xAD, 0xAD), (0x34F, 0x34F), (0x61C, 0x61C), (0x115F, 0x1160),
+                     (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+                     (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+                     (0xFFA0, 0xFFA0), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+_IGNORABLE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _IGNORABLE_RANGES) + "]+")
 
 
 def _compat_forms() -> tuple[dict[int, str], dict[int, str]]:
@@ -348,7 +369,8 @@ def _label_ok(label: str, registrable: bool) -> bool:
     return len(label.encode("punycode")) <= 59
 
 
-def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, int]:
+def _host_end(view: str, start: int, end: int, schemeful: bool, whatwg: bool = False
+              ) -> tuple[int, int]:
     """(where the host at view[start:end] really ends, -1): the regex's greedy match may be cut
     back to its TLD. If it holds no host, (-1, the first label that may start one): a later
     label can still follow a lookalike dot or a defang token, and resuming past the labels
@@ -400,9 +422,11 @@ def _host_end(view: str, start: int, end: int, schemeful: bool) -> tuple[int, in
         if _label_ok(labels[k], k == found - 1):
             k -= 1
             continue
+        if whatwg:
+            return end, -1  # a browser opens it whole ("https://-x.evil.com/"), as it decides
         # A label no host may have: the host is the labels before it, up to a TLD that starts
         # it, as twitter-text's regex backtracks to ("https://evil.com_.good.com/" links
-        # https://evil.com; WHATWG would open the whole, another host, which is no loss).
+        # https://evil.com; the token taken whole is checked too).
         bad, found = k, -1
         for j in range(bad, 0, -1):
             if n := _tld_len(labels[j], True) if j < bad else _cut_tld_len(labels[j]):
@@ -431,13 +455,16 @@ def _tail(view: str, pos: int) -> int:
     return end
 
 
-def _candidate(view: str, m: re.Match[str]) -> tuple[str | None, int, int]:
-    """(url, start, end) in the view for the regex match `m`, or (None, 0, where to resume)."""
+def _candidate(view: str, m: re.Match[str], lenient: bool = False
+               ) -> tuple[str | None, int, int]:
+    """(url, start, end) in the view for the regex match `m`, or (None, 0, where to resume).
+    `lenient`: a host after a scheme is taken whole whatever its labels (_other_links)."""
     schemeful = m[_SCHEME] is not None
     hs, he = m.span(_SHOST if schemeful else _HOST)
     if he - hs > _MAX_HOST and not (schemeful and "%" in view[hs:he]):
         return None, 0, he  # (a percent-encoded host is decoded whole: it may shrink a lot)
-    host_end, resume = (he, -1) if view[hs] == "[" else _host_end(view, hs, he, schemeful)
+    host_end, resume = (he, -1) if view[hs] == "[" else \
+        _host_end(view, hs, he, schemeful, lenient and schemeful)
     if host_end < 0:
         # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
         return None, 0, (m.start() + 1 if schemeful else resume)
@@ -510,26 +537,60 @@ def find_links(text: str) -> list[Candidate]:
     view, expanded = (text, None) if text.isascii() else _view(text)
     if "." not in view and not _MAYBE.search(view):
         return []
-    found: list[tuple[str, int, int, int]] = []  # url, start, end, token end: in the view
-    pos = 0
-    while hint := _HINT.search(view, pos):
+    tokens: list[tuple[int, int, bool]] = []
+    out = _candidates(text, view, _scan(view, _CANDIDATE, tokens=tokens), expanded)
+    # Where other linkifiers may read the text otherwise (_other_links): a token the scan
+    # looked at that holds a break, or a host that failed or no link and a spot _OTHER_HINT
+    # finds (positions in the text: _tokens finds the token around each).
+    breaks = _ASCII_BREAK if text.isascii() else _breaks()
+    orig = None if len(view) == len(text) and expanded is None else \
+        _mapper(text, view, expanded)
+    at = []
+    for start, end, quiet in tokens:
+        if quiet and (o := _OTHER_HINT.search(view, start, end)):
+            at.append(o.start() if orig is None else orig(o.start()))
+        lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
+        if b := breaks.search(text, lo, hi):
+            at.append(b.start())
+    if not at:
+        return out
+    spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
+    return _other_links(text, out, breaks, spans) if spans else out
+
+
+def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 0,
+          hi: int | None = None, tokens: list[tuple[int, int, bool]] | None = None
+          ) -> list[tuple[str, int, int, int]]:
+    """(url, start, end, token end) of each link `pattern` finds in view[lo:hi], in order;
+    each token looked at appended to `tokens`, with True when a host in it failed or it holds
+    no link. `lenient` (_other_links): hosts as _candidate takes them so, and one link a token
+    (other linkifiers take the rest of the token into it: `http://good.com/日本/evil.com`)."""
+    found: list[tuple[str, int, int, int]] = []
+    pos, hi = lo, len(view) if hi is None else hi
+    while hint := _HINT.search(view, pos, hi):
         h = hint.start()
         # The hint's token, from after the last ' ' or '\n' (other white space only makes the
         # scan start earlier, which is still right) to the next white space.
         pos = max(pos, view.rfind(" ", pos, h) + 1, view.rfind("\n", pos, h) + 1)
-        space = _SPACE.search(view, h)
-        token_end = space.start() if space else len(view)
-        while m := _CANDIDATE.search(view, pos, token_end):
-            url, start, pos = _candidate(view, m)
+        space = _SPACE.search(view, h, hi)
+        token_end = space.start() if space else hi
+        token_start, before, failed = pos, len(found), False
+        while m := pattern.search(view, pos, token_end):
+            url, start, pos = _candidate(view, m, lenient)
             if url is None:
                 if (userinfo := _userinfo_link(view, m, token_end)) is None:
+                    failed = True
                     continue
                 url, start, pos = userinfo
             found.append((url, start, pos, token_end))
             if len(found) == MAX_CANDIDATES:
-                return _candidates(text, view, found, expanded)
+                return found
+            if lenient:
+                break
+        if tokens is not None:
+            tokens.append((token_start, token_end, failed or len(found) == before))
         pos = max(pos, token_end)
-    return _candidates(text, view, found, expanded)
+    return found
 
 
 def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
@@ -551,8 +612,9 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
     plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
         ascii = None if plain else _ascii_link(text, view, orig, url, start, end)
+        others = () if ascii is None else ((ascii, end if orig is None else orig(end - 1) + 1),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
-            out.append(Candidate(url, start, end, ascii=ascii))
+            out.append(Candidate(url, start, end, others=others))
             continue
         # One forward scan for the whole text, however many links a token holds. The token
         # ends at any white space, as twitter-text's and most chat clients' links do (GFM's
@@ -579,13 +641,13 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             stop = orig(stop - 1) + 1 if rest else end
             span_stop = max(end, orig(span_stop - 1) + 1) if rest else end
         if stop <= end:
-            out.append(Candidate(url, start, end, ascii=ascii))
+            out.append(Candidate(url, start, end, others=others))
         elif budget >= stop - end:
             budget -= stop - end
             whole = url + _DEFANG.sub(".", text[end:stop])
-            out.append(Candidate(url, start, end, whole, max(end, span_stop), ascii))
+            out.append(Candidate(url, start, end, whole, max(end, span_stop), others))
         else:
-            out.append(Candidate(url, start, end, None, -1, ascii))
+            out.append(Candidate(url, start, end, None, -1, others))
     return out
 
 
@@ -631,6 +693,96 @@ def _found(m: re.Match[str] | None, default: int) -> int:
 
 _AT = re.compile("@")
 _DOT_SEGMENT = re.compile(r"[/\\](?:\.|%2[eE])")
+
+
+# ---- other linkifiers' links -------------------------------------------------------------
+
+# Where other linkifiers end a link and the scan above reads on: Default_Ignorable code points
+# (dropped from the view: `ev\u200bil.com` is evil.com to a browser, `il.com` to twitter-text
+# and linkifyjs; `x\u200bhttps://evil.com/` is a link to them, glued in the view), '\'
+# (`https://site.net/gallery/77\x` is /gallery/77 to twitter-text and linkify-it, /77/x to a
+# browser given the whole), fullwidth and other non-ASCII punctuation (folded or taken into a
+# label by the view: `https://evil.com＠x`, `https://evil.com’x.good.com` are evil.com to
+# linkify-it) but for the lookalike dots, and the C0 separators, NEL, U+2028/2029.
+@functools.cache
+def _breaks() -> re.Pattern[str]:
+    """One break character (~6 ms to find them, on the first text that is not ASCII)."""
+    punctuation = (c for c in range(0x80, 0x10000)
+                   if unicodedata.category(chr(c))[0] == "P" and chr(c) not in _DOTS)
+    fullwidth = (c for c in range(0xFF01, 0xFF5F) if not chr(c).isalnum() and c != 0xFF0E)
+    ignorables = (c for a, b in _IGNORABLE_RANGES for c in range(a, b + 1))
+    cps = {0x5C, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0x2028, 0x2029, *punctuation, *fullwidth,
+           *ignorables}
+    return re.compile(_char_class(cps))
+
+
+_ASCII_BREAK = re.compile(r"[\\\x1c-\x1f]")
+_LINKISH = re.compile(rf"[.:(\[{{{_DOTS}]")  # what a token with a link holds (as _MAYBE)
+# In the view, what other linkifiers may link where the scan does not: a label ending in '-' or
+# '_' before a dot (`x_.evil.com`), or starting with one after a '.' or '/' (`https://-x.evil.com`),
+# or a label after [-_./] that follow no letter or digit (`".evil.com`, `a,//evil.com`), or
+# after '-' or '_' (`my_evil.com` is evil.com to linkifyjs).
+# (One leading class: the regex engine skips ahead to it. A leading lookbehind took 6 us a
+# message, this 1.3.)
+_OTHER_HINT = re.compile(r"[-_./](?:(?<=[-_])\.[0-9A-Za-z]|(?<=[./])[-_][0-9A-Za-z]"
+                         r"|(?<![0-9A-Za-z:/][./])[-_./]*[0-9A-Za-z][0-9A-Za-z-]*\.)")
+
+
+def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
+                 tokens: list[tuple[int, int]]) -> list[Candidate]:
+    """`out` (find_links' candidates), with the links other linkifiers make of these tokens of
+    the text: read with their breaks (above) as spaces, and with their rules for a host
+    (_LENIENT: linkifyjs links `evil.com` in `x_.evil.com`, `x.evil.com` in `-x.evil.com`;
+    after a scheme, a browser opens `https://-x.evil.com/` whole). One inside or across a
+    candidate's link is another reading of it (`others`); one elsewhere is a candidate of its
+    own, not `linked`."""
+    plain = breaks.sub(" ", text)  # one for one: the text's offsets
+    found: list[tuple[str, int, int, int]] = []
+    for lo, hi in tokens:
+        found += _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi)
+    if not found:
+        return out
+    extra: dict[int, list[tuple[str, int]]] = {}
+    clip: dict[int, int] = {}
+    new: list[Candidate] = []
+    starts = [c.start for c in out]
+    for url, start, end, _token_end in found:
+        i = bisect.bisect_right(starts, start) - 1  # the last candidate starting at or before
+        j = i if i >= 0 and start < out[i].end else i + 1
+        if j < len(out) and out[j].start < end:  # across the link of candidate j
+            c = out[j]
+            if url != c.url and url != c.whole and all(url != o for o, _ in c.others):
+                limit = out[j + 1].start if j + 1 < len(out) else len(text)
+                extra.setdefault(j, []).append((url, min(max(end, c.end), limit)))
+            continue
+        new.append(Candidate(url, start, end, linked=False))
+        if i >= 0 and out[i].whole_end > start:  # in candidate i's token taken whole
+            clip[i] = min(clip.get(i, start), start)  # its span stops here, as at any link
+    if extra or clip:
+        out = [c._replace(others=c.others + tuple(extra.get(i, ())),
+                          whole_end=clip.get(i, c.whole_end))
+               if i in extra or i in clip else c for i, c in enumerate(out)]
+    if new:
+        out = sorted(out + new, key=lambda c: c.start)[:MAX_CANDIDATES]
+    return out
+
+
+def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:
+    """The white-space delimited tokens of `text` that hold these positions (sorted), merged;
+    linear in the text however many positions."""
+    out: list[tuple[int, int]] = []
+    end = 0
+    for p in positions:
+        if p < end:
+            continue
+        start = max(end, text.rfind(" ", end, p) + 1, text.rfind("\n", end, p) + 1)
+        space = _SPACE.search(text, p)
+        end = space.start() if space else len(text)
+        if out and out[-1][1] >= start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
 
 
 def _ascii_link(text: str, view: str, orig: Callable[[int], int] | None, url: str,
