@@ -261,6 +261,14 @@ def test_a_token_past_the_whole_reading_budget_is_flagged(engine: Engine) -> Non
     assert engine.check_text(text.replace("@", "-")).action is Action.ALLOW
 
 
+def test_at_the_cap_the_links_found_come_before_other_linkifiers_links(engine: Engine) -> None:
+    """Past 1,000 links the message is flagged; a blocked link among the first 1,000 that
+    find_links makes is still blocked and cut, whatever other linkifiers' links come before."""
+    text = "x_.a.example.co " * 5 + "b.example.co " * 994 + "phish.example.com"
+    assert engine.check_text(text).action is Action.BLOCK
+    assert engine.sanitize(text).text.endswith(" [link removed]")
+
+
 def test_a_message_with_more_links_than_are_checked_is_never_allowed(engine: Engine) -> None:
     from linkguard.extract import MAX_CANDIDATES
     padded = " ".join(f"ok{i}.example.org" for i in range(MAX_CANDIDATES)) + " phish.example.com"
