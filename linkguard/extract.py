@@ -2,8 +2,8 @@ r"""Find link candidates in chat text the way chat clients linkify them, and the
 
     find_links("see hxxps://evil[.]com/x!")   -> [Candidate("https://evil.com/x", 4, 24)]
     find_links("(docs at Example.COM/a_(b)).") -> [Candidate("Example.COM/a_(b)", 9, 26)]
-    find_links("ev\u200bil。com and me@example.com")
-        -> [Candidate("evil.com", 0, 9, others=(("il.com", 9),))]
+    find_links("ev\u200bil。com and me@example.com") -> [Candidate("evil.com", 0, 9)]
+    find_links("ev\u200bil.com") -> [Candidate("evil.com", 0, 9, others=(("il.com", 9),))]
 
 The reference is twitter-text's `extractUrl` (conformance: tests/test_extract.py), with these
 differences, each because a blocker must see what a browser would open:
@@ -120,15 +120,20 @@ _CANDIDATE = re.compile(
     r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
     + _SCHEMELESS_HOST
 )
-# What other linkifiers (linkifyjs, linkify-it) link without a scheme: a host after anything
-# but a letter, a digit or '@', '$', '#' (after '.', '_', '/', a '-' that starts a word:
-# `x_.evil.com` is evil.com to linkifyjs, `a,//evil.com/x` is //evil.com/x to linkify-it), not
-# starting with '-' or '_'.
+# How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
+# a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
+# files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
+# '$' or '#': after '_', '/', a '.' that does not follow a letter or digit, a '-' that
+# follows none or a '.' (`x_.evil.com` is evil.com, `a,//evil.com/x` is //evil.com/x to
+# linkify-it), with no '_' in a label, not starting with '-'.
+_AL = _A.replace("_", "")
 _LENIENT = re.compile(
-    _WITH_SCHEME
-    + rf"|(?<![0-9A-Za-z@$#\uff20\uff03{_LATIN}\u0370-\u03ff\u0400-\u04ff])"
-    + r"(?<![0-9A-Za-z\-]-)(?!-)"  # a '-' after a letter or digit is inside a label (my-evil.com)
-    + _SCHEMELESS_HOST.replace(_A, _A.replace("_", ""))  # no '_' in a label to linkifyjs
+    r"(?<![0-9A-Za-z@$#\uff20\uff03])(?P<scheme>(?i:https?))(?P<sep>:[/\\]{1,16})"
+    r"(?P<userinfo>(?=[^\s/\\?#]{1,256}@)[^\s/\\?#\"'<>()\[\]{}`\ud800-\udfff]{1,256}@)?"
+    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:\.{_UL})*+)"
+    rf"|(?<![0-9A-Za-z@$#\uff20\uff03{_LATIN}\u0370-\u03ff\u0400-\u04ff])"
+    r"(?<![0-9A-Za-z\-]-)(?<![0-9A-Za-z]\.)(?!-)"
+    rf"(?P<host>{_AL}++(?:(?:\.{_AL}++)++(?:\.{_U}++)?|\.{_U}++))"
 )
 _SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
 
@@ -331,6 +336,9 @@ def _orig(v: int, starts: list[int], shifts: list[int]) -> int:
 # ---- hosts ---------------------------------------------------------------------------------
 
 
+_NOT_IN_HOST = re.compile(r"[\x00-\x20%#/:<>?@\[\\\]^|\x7f]")  # WHATWG forbidden host code points
+
+
 def _tld_len(label: str, whole: bool) -> int:
     """Length of the longest prefix of `label` that is a listed TLD, or 0. A prefix must be
     followed by '_' or a non-ASCII character: twitter-text's TLD lookahead (?=[^0-9a-z@+-]|$)
@@ -391,8 +399,15 @@ def _host_end(view: str, start: int, end: int, schemeful: bool, whatwg: bool = F
         # Only after a scheme. WHATWG decodes a host once, then parses it (IDNA maps or drops
         # what was escaped: http://evil%2Ecom, http://evil.com%E2%80%8B are evil.com): the
         # whole span is the host, and the canonicalizer, as a browser, decides if it is one.
-        # A '%' left after decoding is a failure (http://%2565vil.com).
-        return (end, -1) if "%" not in unquote(raw) else (-1, end)
+        # One that decodes to what no host holds (a '%' left, http://%2565vil.com; a space,
+        # http://evil.com%20/x) is the host before its first '%', as twitter-text and
+        # linkify-it link it.
+        if not _NOT_IN_HOST.search(unquote(raw)):
+            return end, -1
+        end = start + raw.index("%")
+        raw = view[start:end]
+        if not raw:
+            return -1, start + 1
     # twitter-text: a TLD is not followed by [0-9A-Za-z@+-] ("name.al+x@foo.com" is mail).
     whole = view[end:end + 1] not in ("@", "+")
     if whole and _PLAIN_HOST.fullmatch(raw) and raw[raw.rfind(".") + 1:].lower() in _tlds():
@@ -551,18 +566,23 @@ def find_links(text: str) -> list[Candidate]:
     tokens: list[tuple[int, int, bool]] = []
     out = _candidates(text, view, _scan(view, _CANDIDATE, tokens=tokens), expanded)
     # Where other linkifiers may read the text otherwise (_other_links): a token the scan
-    # looked at that holds a break, or a host that failed or no link and a spot _OTHER_HINT
-    # finds (positions in the text: _tokens finds the token around each).
+    # looked at that holds a break or a folded character, or a spot _OTHER_HINT finds in a
+    # token with a failed host, no link or an '_' (positions in the text: _tokens finds the
+    # token around each).
     breaks = _ASCII_BREAK if text.isascii() else _breaks()
     orig = None if len(view) == len(text) and expanded is None else \
         _mapper(text, view, expanded)
+    folded = view != text  # fullwidth or compatibility forms, read as ASCII in the view
     at = []
     for start, end, quiet in tokens:
-        if quiet and (o := _OTHER_HINT.search(view, start, end)):
+        if (quiet or view.find("_", start, end) >= 0) and \
+                (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
         lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
         if b := breaks.search(text, lo, hi):
             at.append(b.start())
+        elif folded and (f := _FOLDABLE.search(text, lo, hi)):
+            at.append(f.start())  # `evil.comｅ` is evil.com to twitter-text, evil.come folded
     if not at:
         return out
     spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
@@ -587,10 +607,14 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
         token_end = space.start() if space else hi
         token_start, before, failed = pos, len(found), False
         while m := pattern.search(view, pos, token_end):
+            if lenient and m[_SCHEME] is None and view.find("://", token_start, m.start()) >= 0:
+                break  # after a scheme in the token: other linkifiers take the token from it
             url, start, pos = _candidate(view, m, lenient)
             if url is None:
                 if (userinfo := _userinfo_link(view, m, token_end)) is None:
                     failed = True
+                    if lenient and m[_SCHEME] is not None:
+                        break  # linkify-it and linkifyjs link it whole: http://intranet:80/x.com
                     continue
                 url, start, pos = userinfo
             found.append((url, start, pos, token_end))
@@ -716,7 +740,9 @@ _DOT_SEGMENT = re.compile(r"[/\\]\.")
 
 # ---- other linkifiers' links -------------------------------------------------------------
 
-# Where other linkifiers end a link and the scan above reads on: Default_Ignorable code points
+# Where other linkifiers end a link and the scan above reads on: square brackets (twitter-text
+# stops at `[`: `https://files-host.com/u/abc[]` is /u/abc), lookalike dots and defang tokens (no
+# linkifier refangs: `b．files-host.com/u/abc` is files-host.com/u/abc), Default_Ignorable code points
 # (dropped from the view: `ev\u200bil.com` is evil.com to a browser, `il.com` to twitter-text
 # and linkifyjs; `x\u200bhttps://evil.com/` is a link to them, glued in the view), '\'
 # (`https://site.net/gallery/77\x` is /gallery/77 to twitter-text and linkify-it, /77/x to a
@@ -726,16 +752,16 @@ _DOT_SEGMENT = re.compile(r"[/\\]\.")
 @functools.cache
 def _breaks() -> re.Pattern[str]:
     """One break character (~6 ms to find them, on the first text that is not ASCII)."""
-    punctuation = (c for c in range(0x80, 0x10000)
-                   if unicodedata.category(chr(c))[0] == "P" and chr(c) not in _DOTS)
-    fullwidth = (c for c in range(0xFF01, 0xFF5F) if not chr(c).isalnum() and c != 0xFF0E)
+    punctuation = (c for c in range(0x80, 0x10000) if unicodedata.category(chr(c))[0] == "P")
+    fullwidth = (c for c in range(0xFF01, 0xFF5F) if not chr(c).isalnum())
     ignorables = (c for a, b in _IGNORABLE_RANGES for c in range(a, b + 1))
-    cps = {0x5C, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0x2028, 0x2029, *punctuation, *fullwidth,
-           *ignorables}
+    cps = {*map(ord, _ASCII_BREAKS), 0x85, 0x2028, 0x2029, *map(ord, _DOTS), *punctuation,
+           *fullwidth, *ignorables}
     return re.compile(_char_class(cps))
 
 
-_ASCII_BREAK = re.compile(r"[\\\x1c-\x1f]")
+_ASCII_BREAKS = "\\\x1c\x1d\x1e\x1f[]"
+_ASCII_BREAK = re.compile(f"[{re.escape(_ASCII_BREAKS)}]")
 _LINKISH = re.compile(rf"[.:(\[{{{_DOTS}]")  # what a token with a link holds (as _MAYBE)
 # In the view, what other linkifiers may link where the scan does not: a label ending in '-' or
 # '_' before a dot (`x_.evil.com`), or starting with one after a '.' or '/' (`https://-x.evil.com`),
