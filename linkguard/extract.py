@@ -123,16 +123,17 @@ _CANDIDATE = re.compile(
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
-# '$' or '#': after '_', '/', a '.' that does not follow a letter or digit, a '-' that
-# follows none or a '.' (`x_.evil.com` is evil.com, `a,//evil.com/x` is //evil.com/x to
-# linkify-it), with no '_' in a label, not starting with '-'.
+# '$' or '#': after '_', '/', a '.' that does not follow an ASCII letter or digit, a '-' that
+# follows no letter or digit in any script (`東京-evil.com` is one host), nor a '-' (`x_.evil.com`
+# is evil.com, `a,//evil.com/x` is //evil.com/x to linkify-it), with no '_' in a label, not
+# starting with '-'; never an IPv4 address without a scheme (`/var/log/198.51.100.23/`).
 _AL = _A.replace("_", "")
 _LENIENT = re.compile(
     r"(?<![0-9A-Za-z@$#\uff20\uff03])(?P<scheme>(?i:https?))(?P<sep>:[/\\]{1,16})"
     r"(?P<userinfo>(?=[^\s/\\?#]{1,256}@)[^\s/\\?#\"'<>()\[\]{}`\ud800-\udfff]{1,256}@)?"
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:\.{_UL})*+)"
     rf"|(?<![0-9A-Za-z@$#\uff20\uff03{_LATIN}\u0370-\u03ff\u0400-\u04ff])"
-    r"(?<![0-9A-Za-z\-]-)(?<![0-9A-Za-z]\.)(?!-)"
+    r"(?<![^\W_]-)(?<!--)(?<![0-9A-Za-z]\.)(?!-)"
     rf"(?P<host>{_AL}++(?:(?:\.{_AL}++)++(?:\.{_U}++)?|\.{_U}++))"
 )
 _SCHEME, _SEP, _USERINFO, _SHOST, _HOST = 1, 2, 3, 4, 5
@@ -388,7 +389,7 @@ def _label_ok(label: str, registrable: bool) -> bool:
     return len(label) <= 59 and len(label.encode("punycode")) <= 59
 
 
-def _host_end(view: str, start: int, end: int, schemeful: bool, whatwg: bool = False
+def _host_end(view: str, start: int, end: int, schemeful: bool, lenient: bool = False
               ) -> tuple[int, int]:
     """(where the host at view[start:end] really ends, -1): the regex's greedy match may be cut
     back to its TLD. If it holds no host, (-1, the first label that may start one): a later
@@ -426,7 +427,7 @@ def _host_end(view: str, start: int, end: int, schemeful: bool, whatwg: bool = F
         # An IPv4 address. Without a scheme only a plain dotted quad before a path or port, or
         # defanged ("198[.]51[.]100[.]23", as threat intel writes one): "1.2.3.4" alone is a
         # version number as often as an address.
-        if schemeful or (last == 3 and all(_OCTET.fullmatch(x) for x in labels) and (
+        if schemeful or (not lenient and last == 3 and all(_OCTET.fullmatch(x) for x in labels) and (
                 view.startswith("/", end) or _PORT.match(view, end)
                 or (seps is not None and any(_DEFANG.fullmatch(x) for x in seps)))):
             return end, -1
@@ -448,7 +449,7 @@ def _host_end(view: str, start: int, end: int, schemeful: bool, whatwg: bool = F
         if _label_ok(labels[k], k == found - 1):
             k -= 1
             continue
-        if whatwg:
+        if lenient and schemeful:
             return end, -1  # a browser opens it whole ("https://-x.evil.com/"), as it decides
         # A label no host may have: the host is the labels before it, up to a TLD that starts
         # it, as twitter-text's regex backtracks to ("https://evil.com_.good.com/" links
@@ -490,7 +491,7 @@ def _candidate(view: str, m: re.Match[str], lenient: bool = False
     if he - hs > _MAX_HOST and not (schemeful and "%" in view[hs:he]):
         return None, 0, he  # (a percent-encoded host is decoded whole: it may shrink a lot)
     host_end, resume = (he, -1) if view[hs] == "[" else \
-        _host_end(view, hs, he, schemeful, lenient and schemeful)
+        _host_end(view, hs, he, schemeful, lenient)
     if host_end < 0:
         # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
         return None, 0, (m.start() + 1 if schemeful else resume)
@@ -578,6 +579,8 @@ def find_links(text: str) -> list[Candidate]:
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
+        elif d := _DEFANG.search(view, start, end):
+            at.append(d.start() if orig is None else orig(d.start()))  # h[.]files-host.com
         lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
         if b := breaks.search(text, lo, hi):
             at.append(b.start())
@@ -606,8 +609,9 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
         space = _SPACE.search(view, h, hi)
         token_end = space.start() if space else hi
         token_start, before, failed = pos, len(found), False
+        scheme = view.find("://", pos, token_end) if lenient else -1  # found once a token
         while m := pattern.search(view, pos, token_end):
-            if lenient and m[_SCHEME] is None and view.find("://", token_start, m.start()) >= 0:
+            if 0 <= scheme < m.start() and m[_SCHEME] is None:
                 break  # after a scheme in the token: other linkifiers take the token from it
             url, start, pos = _candidate(view, m, lenient)
             if url is None:
@@ -647,7 +651,12 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
     plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
         ascii = None if plain else _ascii_link(text, view, orig, url, start, end)
-        others = () if ascii is None else ((ascii, end if orig is None else orig(end - 1) + 1),)
+        others: tuple[tuple[str, int], ...] = () if ascii is None else \
+            ((ascii, end if orig is None else orig(end - 1) + 1),)
+        if url[-1] in "[]" and (cut := _without_brackets(url)):
+            others += ((cut, end if orig is None else orig(end - 1) + 1),)
+        elif url[-1] == "_":  # a GFM autolink drops a closing '_' (Markdown emphasis)
+            others += ((url.rstrip("_"), end if orig is None else orig(end - 1) + 1),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
             continue
@@ -666,8 +675,10 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         if (tail := tails.get(limit)) is None:
             tail = tails[limit] = _tail_start(view, limit)
         stop = max(end, tail)
+        # (Not when the next link reads past this reading's end: it kept what this one leaves
+        # out as closing punctuation, the '_' of `_good.com,x.com/r?to=//evil.com_`.)
         if i + 1 < len(found) and (after := found[i + 1][1]) < stop and \
-                ahead.reading_stops_at(url, end, after, stop):
+                found[i + 1][2] <= stop and ahead.reading_stops_at(url, end, after, stop):
             stop = max(end, _tail_start(view, after))
         span_stop = min(stop, found[i + 1][1]) if i + 1 < len(found) else stop
         if orig is not None:
@@ -740,9 +751,8 @@ _DOT_SEGMENT = re.compile(r"[/\\]\.")
 
 # ---- other linkifiers' links -------------------------------------------------------------
 
-# Where other linkifiers end a link and the scan above reads on: square brackets (twitter-text
-# stops at `[`: `https://files-host.com/u/abc[]` is /u/abc), lookalike dots and defang tokens (no
-# linkifier refangs: `b．files-host.com/u/abc` is files-host.com/u/abc), Default_Ignorable code points
+# Where other linkifiers end a link and the scan above reads on: lookalike dots (no linkifier
+# reads one as a dot: `b．files-host.com/u/abc` is files-host.com/u/abc), Default_Ignorable code points
 # (dropped from the view: `ev\u200bil.com` is evil.com to a browser, `il.com` to twitter-text
 # and linkifyjs; `x\u200bhttps://evil.com/` is a link to them, glued in the view), '\'
 # (`https://site.net/gallery/77\x` is /gallery/77 to twitter-text and linkify-it, /77/x to a
@@ -753,14 +763,15 @@ _DOT_SEGMENT = re.compile(r"[/\\]\.")
 def _breaks() -> re.Pattern[str]:
     """One break character (~6 ms to find them, on the first text that is not ASCII)."""
     punctuation = (c for c in range(0x80, 0x10000) if unicodedata.category(chr(c))[0] == "P")
+    # (but for the fullwidth '-' and '_', label characters to IDNA: `http://－evil.com/` is one)
     fullwidth = (c for c in range(0xFF01, 0xFF5F) if not chr(c).isalnum())
     ignorables = (c for a, b in _IGNORABLE_RANGES for c in range(a, b + 1))
     cps = {*map(ord, _ASCII_BREAKS), 0x85, 0x2028, 0x2029, *map(ord, _DOTS), *punctuation,
-           *fullwidth, *ignorables}
+           *fullwidth, *ignorables} - {0xFF0D, 0xFF3F}
     return re.compile(_char_class(cps))
 
 
-_ASCII_BREAKS = "\\\x1c\x1d\x1e\x1f[]"
+_ASCII_BREAKS = "\\\x1c\x1d\x1e\x1f"
 _ASCII_BREAK = re.compile(f"[{re.escape(_ASCII_BREAKS)}]")
 _LINKISH = re.compile(rf"[.:(\[{{{_DOTS}]")  # what a token with a link holds (as _MAYBE)
 # In the view, what other linkifiers may link where the scan does not: a label ending in '-' or
@@ -785,6 +796,13 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
     found: list[tuple[str, int, int, int]] = []
     for lo, hi in tokens:
         found += _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi)
+        if len(found) >= MAX_CANDIDATES:
+            # Not all read: the message must be flagged (a token whose reading was not
+            # checked, as past the budget), even where these links fold into others.
+            found = found[:MAX_CANDIDATES]
+            if out:
+                out = [*out[:-1], out[-1]._replace(whole=None, whole_end=-1)]
+            break
     if not found:
         return out
     extra: dict[int, list[tuple[str, int]]] = {}
@@ -810,6 +828,19 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
     if new:  # at the cap, those find_links found come first (the message is flagged anyway)
         out = sorted(out + new[:MAX_CANDIDATES - len(out)], key=lambda c: c.start)
     return out
+
+
+def _without_brackets(url: str) -> str | None:
+    """The link as twitter-text ends it, without square brackets at the end of its path
+    (`https://files-host.com/u/abc[]` is /u/abc, `.../abc[1]` is /abc[1: '[' and ']' end no
+    path there; the scan keeps them balanced, for Markdown and BBCode), or None."""
+    authority = _AUTHORITY_END.search(url, url.find("//") + 2 if "//" in url else 0)
+    if authority is None or _QUERY_OR_FRAGMENT.search(url, authority.start()):
+        return None
+    return url.rstrip(_PATH_STRIP + "[]")
+
+
+_QUERY_OR_FRAGMENT = re.compile("[?#]")
 
 
 def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:

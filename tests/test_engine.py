@@ -269,6 +269,13 @@ def test_at_the_cap_the_links_found_come_before_other_linkifiers_links(engine: E
     assert engine.sanitize(text).text.endswith(" [link removed]")
 
 
+def test_past_1000_links_other_linkifiers_make_the_message_is_flagged(engine: Engine) -> None:
+    """One link to us, 1,001 to twitter-text (a zero-width space ends each): the links past the
+    1,000th are not checked, so the message is flagged, never simply allowed."""
+    text = "https://a.example.co/" + "\u200bb.example.co/" * 999 + "\u200bphish.example.com/"
+    assert engine.check_text(text).action is Action.FLAG
+
+
 def test_a_message_with_more_links_than_are_checked_is_never_allowed(engine: Engine) -> None:
     from linkguard.extract import MAX_CANDIDATES
     padded = " ".join(f"ok{i}.example.org" for i in range(MAX_CANDIDATES)) + " phish.example.com"
