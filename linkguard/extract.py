@@ -655,7 +655,8 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             ((ascii, end if orig is None else orig(end - 1) + 1),)
         if url[-1] in "[]" and (cut := _without_brackets(url)):
             others += ((cut, end if orig is None else orig(end - 1) + 1),)
-        elif url[-1] == "_":  # a GFM autolink drops a closing '_' (Markdown emphasis)
+        elif url[-1] == "_" and end >= token_end:  # a GFM autolink drops a closing '_'
+            # (Markdown emphasis), at the end of the token, where the autolink ends
             others += ((url.rstrip("_"), end if orig is None else orig(end - 1) + 1),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
@@ -763,11 +764,10 @@ _DOT_SEGMENT = re.compile(r"[/\\]\.")
 def _breaks() -> re.Pattern[str]:
     """One break character (~6 ms to find them, on the first text that is not ASCII)."""
     punctuation = (c for c in range(0x80, 0x10000) if unicodedata.category(chr(c))[0] == "P")
-    # (but for the fullwidth '-' and '_', label characters to IDNA: `http://－evil.com/` is one)
     fullwidth = (c for c in range(0xFF01, 0xFF5F) if not chr(c).isalnum())
     ignorables = (c for a, b in _IGNORABLE_RANGES for c in range(a, b + 1))
     cps = {*map(ord, _ASCII_BREAKS), 0x85, 0x2028, 0x2029, *map(ord, _DOTS), *punctuation,
-           *fullwidth, *ignorables} - {0xFF0D, 0xFF3F}
+           *fullwidth, *ignorables}
     return re.compile(_char_class(cps))
 
 
@@ -793,9 +793,19 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
     candidate's link is another reading of it (`others`); one elsewhere is a candidate of its
     own, not `linked`."""
     plain = breaks.sub(" ", text)  # one for one: the text's offsets
+    # Right after a scheme, a host starts: what follows is in it to every linkifier
+    # (`http://－evil.com/` is one link, to host -evil.com), whatever it ends elsewhere.
+    if kept := [m.end() for m in _AFTER_SCHEME.finditer(text)
+                if plain[m.end()] == " " and text[m.end()] != " "]:
+        chars = list(plain)
+        for i in kept:
+            chars[i] = text[i]
+        plain = "".join(chars)
     found: list[tuple[str, int, int, int]] = []
     for lo, hi in tokens:
-        found += _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi)
+        # twitter-text ends a link before brackets at its end (`.../77[]\x` is /77)
+        found += [(_without_brackets(url) or url, s, e, t) if url[-1] in "[]" else (url, s, e, t)
+                  for url, s, e, t in _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi)]
         if len(found) >= MAX_CANDIDATES:
             # Not all read: the message must be flagged (a token whose reading was not
             # checked, as past the budget), even where these links fold into others.
@@ -841,6 +851,7 @@ def _without_brackets(url: str) -> str | None:
 
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
+_AFTER_SCHEME = re.compile(r"://(?=.)", re.DOTALL)
 
 
 def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:
