@@ -779,9 +779,10 @@ _LINKISH = re.compile(rf"[.:(\[{{{_DOTS}]")  # what a token with a link holds (a
 # or a label after [-_./] that follow no letter or digit (`".evil.com`, `a,//evil.com`), or
 # after '-' or '_' (`my_evil.com` is evil.com to linkifyjs).
 # (One leading class: the regex engine skips ahead to it. A leading lookbehind took 6 us a
-# message, this 1.3.)
+# message, this 1.3. A label is 63 characters at most: unbounded, 64 KB of `a-a-a-...` took
+# 1.8 s.)
 _OTHER_HINT = re.compile(r"[-_./](?:(?<=[-_])\.[0-9A-Za-z]|(?<=[./])[-_][0-9A-Za-z]"
-                         r"|(?<![0-9A-Za-z:/][./])[-_./]*[0-9A-Za-z][0-9A-Za-z-]*\.)")
+                         r"|(?<![0-9A-Za-z:/][./])[-_./]{0,8}[0-9A-Za-z][0-9A-Za-z-]{0,62}\.)")
 
 
 def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
@@ -793,19 +794,21 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
     candidate's link is another reading of it (`others`); one elsewhere is a candidate of its
     own, not `linked`."""
     plain = breaks.sub(" ", text)  # one for one: the text's offsets
-    # Right after a scheme, a host starts: what follows is in it to every linkifier
-    # (`http://－evil.com/` is one link, to host -evil.com), whatever it ends elsewhere.
-    if kept := [m.end() for m in _AFTER_SCHEME.finditer(text)
-                if plain[m.end()] == " " and text[m.end()] != " "]:
+    # The fullwidth '-' and '_' map to label characters (IDNA): in a host after a scheme they
+    # are in it to twitter-text and linkifyjs (`http://x－evil.com/` is host x-evil.com), and
+    # end it to linkify-it (`http://198.51.100.23－` is that address): both readings.
+    kept = [i for i in _in_host_after_scheme(text) if plain[i] == " "]
+    if kept:
         chars = list(plain)
         for i in kept:
             chars[i] = text[i]
         plain = "".join(chars)
     found: list[tuple[str, int, int, int]] = []
     for lo, hi in tokens:
-        # twitter-text ends a link before brackets at its end (`.../77[]\x` is /77)
-        found += [(_without_brackets(url) or url, s, e, t) if url[-1] in "[]" else (url, s, e, t)
-                  for url, s, e, t in _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi)]
+        for url, start, end, token_end in _scan(plain, _LENIENT, lenient=True, lo=lo, hi=hi):
+            if url[-1] in "[]":  # twitter-text ends a link before brackets at its end
+                url = _without_brackets(url) or url
+            found.append((url, start, end, token_end))
         if len(found) >= MAX_CANDIDATES:
             # Not all read: the message must be flagged (a token whose reading was not
             # checked, as past the budget), even where these links fold into others.
@@ -813,8 +816,13 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
             if out:
                 out = [*out[:-1], out[-1]._replace(whole=None, whole_end=-1)]
             break
+    for i in kept[:MAX_CANDIDATES]:  # linkify-it's reading: the link up to it
+        if (scheme := _SCHEME_BEFORE.search(text, max(0, i - 264), i)) and \
+                not _AUTHORITY_OR_SPACE_END.search(text, scheme.end(), i):
+            found.append((text[scheme.start():i], scheme.start(), i, i))
     if not found:
         return out
+    found.sort(key=lambda f: f[1])
     extra: dict[int, list[tuple[str, int]]] = {}
     clip: dict[int, int] = {}
     new: list[Candidate] = []
@@ -827,6 +835,10 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
             if url != c.url and url != c.whole and all(url != o for o, _ in c.others):
                 limit = out[j + 1].start if j + 1 < len(out) else len(text)
                 extra.setdefault(j, []).append((url, min(max(end, c.end), limit)))
+            continue
+        if new and new[-1].end > start:  # across the last one of these: another reading
+            if url != new[-1].url and all(url != o for o, _ in new[-1].others):
+                new[-1] = new[-1]._replace(others=(*new[-1].others, (url, new[-1].end)))
             continue
         new.append(Candidate(url, start, end, linked=False))
         if i >= 0 and out[i].whole_end > start:  # in candidate i's token taken whole
@@ -851,7 +863,21 @@ def _without_brackets(url: str) -> str | None:
 
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
-_AFTER_SCHEME = re.compile(r"://(?=.)", re.DOTALL)
+_FULLWIDTH_LABEL_CHAR = re.compile("[\uff0d\uff3f]")
+_SCHEME_BEFORE = re.compile(r"(?<![0-9A-Za-z])(?i:https?)://(?=[^\s]*\Z)")
+_AUTHORITY_OR_SPACE_END = re.compile(r"[/\\?#@\s]")
+
+
+def _in_host_after_scheme(text: str) -> list[int]:
+    """Where the text holds a fullwidth '-' or '_' in the host of a link with a scheme (within
+    256 characters of its '://', no delimiter between), in order."""
+    out = []
+    for m in _FULLWIDTH_LABEL_CHAR.finditer(text):
+        i = m.start()
+        j = text.rfind("://", max(0, i - 256), i)
+        if j >= 0 and not _AUTHORITY_OR_SPACE_END.search(text, j + 3, i):
+            out.append(i)
+    return out
 
 
 def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:

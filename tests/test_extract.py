@@ -196,6 +196,11 @@ HOSTILE = {
     "schemes-and-parens": ("http://a(" * 7_282)[:65_536],
     "glued-cjk-links": "https://good.com/です" * 3_449,
     "markup": ('<a href="http://a.co/`">x</a> [y](http://b.co/\\) &#46;' * 1_200)[:65_536],
+    # the fifth session's readings of other linkifiers: each was 0.5-1.8 s once
+    "fullwidth-hyphens-after-scheme": "http://" + "a\uff0d" * 30_000,
+    "underscore-labels": "_a.co" * 13_000,
+    "greek-labels": ("https://a.com" + "\u03a3" * 1_000 + ".b.co ") * 60,
+    "scheme-fullwidth-hyphen": "http://\uff0d" * 9_000,
 }
 
 
