@@ -864,19 +864,23 @@ def _without_brackets(url: str) -> str | None:
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
 _FULLWIDTH_LABEL_CHAR = re.compile("[\uff0d\uff3f]")
+_HTTP_SCHEME = re.compile(r"(?<![^\s\"'(<\[])(?i:https?)://")  # starting a word
+_HOST_RUN = re.compile("[0-9A-Za-z.\\-\uff0d\uff3f]*")
 _SCHEME_BEFORE = re.compile(r"(?<![0-9A-Za-z])(?i:https?)://(?=[^\s]*\Z)")
 _AUTHORITY_OR_SPACE_END = re.compile(r"[/\\?#@\s]")
 
 
 def _in_host_after_scheme(text: str) -> list[int]:
-    """Where the text holds a fullwidth '-' or '_' in the host of a link with a scheme (within
-    256 characters of its '://', no delimiter between), in order."""
+    """Where the text holds a fullwidth '-' or '_' in the host of an http(s) link (a run of
+    letters, digits, '.', '-' and those right after an `http://` that starts a word, as
+    twitter-text takes a host: not after a port, a ',', another scheme or inside a path,
+    `http://a:80－evil.com` ends before it), in order. Each scheme's run is read once: linear
+    in the text."""
     out = []
-    for m in _FULLWIDTH_LABEL_CHAR.finditer(text):
-        i = m.start()
-        j = text.rfind("://", max(0, i - 256), i)
-        if j >= 0 and not _AUTHORITY_OR_SPACE_END.search(text, j + 3, i):
-            out.append(i)
+    for m in _HTTP_SCHEME.finditer(text):
+        run = _HOST_RUN.match(text, m.end(), m.end() + 256)
+        if run is not None:
+            out += [f.start() for f in _FULLWIDTH_LABEL_CHAR.finditer(text, m.end(), run.end())]
     return out
 
 
