@@ -797,7 +797,8 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
     # The fullwidth '-' and '_' map to label characters (IDNA): in a host after a scheme they
     # are in it to twitter-text and linkifyjs (`http://x－evil.com/` is host x-evil.com), and
     # end it to linkify-it (`http://198.51.100.23－` is that address): both readings.
-    kept = [i for i in _in_host_after_scheme(text) if plain[i] == " "]
+    kept, links = _in_host_after_scheme(text)
+    kept = [i for i in kept if plain[i] == " "]
     if kept:
         chars = list(plain)
         for i in kept:
@@ -816,10 +817,7 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
             if out:
                 out = [*out[:-1], out[-1]._replace(whole=None, whole_end=-1)]
             break
-    for i in kept[:MAX_CANDIDATES]:  # linkify-it's reading: the link up to it
-        if (scheme := _SCHEME_BEFORE.search(text, max(0, i - 264), i)) and \
-                not _AUTHORITY_OR_SPACE_END.search(text, scheme.end(), i):
-            found.append((text[scheme.start():i], scheme.start(), i, i))
+    found += links[:MAX_CANDIDATES]
     if not found:
         return out
     found.sort(key=lambda f: f[1])
@@ -864,24 +862,30 @@ def _without_brackets(url: str) -> str | None:
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
 _FULLWIDTH_LABEL_CHAR = re.compile("[\uff0d\uff3f]")
-_HTTP_SCHEME = re.compile(r"(?<![^\s\"'(<\[])(?i:https?)://")  # starting a word
-_HOST_RUN = re.compile("[0-9A-Za-z.\\-\uff0d\uff3f]*")
-_SCHEME_BEFORE = re.compile(r"(?<![0-9A-Za-z])(?i:https?)://(?=[^\s]*\Z)")
-_AUTHORITY_OR_SPACE_END = re.compile(r"[/\\?#@\s]")
+_SCHEME_AND_HOST = re.compile("((?i:https?|ftp)://)[0-9A-Za-z.\\-\uff0d\uff3f]{0,256}")
 
 
-def _in_host_after_scheme(text: str) -> list[int]:
-    """Where the text holds a fullwidth '-' or '_' in the host of an http(s) link (a run of
-    letters, digits, '.', '-' and those right after an `http://` that starts a word, as
-    twitter-text takes a host: not after a port, a ',', another scheme or inside a path,
-    `http://a:80－evil.com` ends before it), in order. Each scheme's run is read once: linear
-    in the text."""
-    out = []
-    for m in _HTTP_SCHEME.finditer(text):
-        run = _HOST_RUN.match(text, m.end(), m.end() + 256)
-        if run is not None:
-            out += [f.start() for f in _FULLWIDTH_LABEL_CHAR.finditer(text, m.end(), run.end())]
-    return out
+def _in_host_after_scheme(text: str) -> tuple[list[int], list[tuple[str, int, int, int]]]:
+    """The fullwidth '-' and '_' in the host of a link with a scheme (a run of letters,
+    digits, '.', '-' and those right after `://`, as twitter-text takes a host: not after a
+    port or a ','): where they are in the host to twitter-text and linkifyjs (after an
+    http(s) or ftp scheme that follows no letter, digit or '/': `「https://x－evil.com/」` is
+    host x-evil.com, `good.com/http://a－evil.com` ends before it), and linkify-it's and
+    twitter-text's links up to them (after any http(s) scheme: `good.com,https://evil.com－`
+    is https://evil.com). Each scheme's run is read once: linear in the text."""
+    kept: list[int] = []
+    links: list[tuple[str, int, int, int]] = []
+    for m in _SCHEME_AND_HOST.finditer(text):
+        at = [f.start() for f in _FULLWIDTH_LABEL_CHAR.finditer(text, m.end(1), m.end())]
+        if not at:
+            continue
+        before = text[m.start() - 1] if m.start() else " "
+        glued = before.isascii() and before.isalnum() or before in "@$#"
+        if m[1][0] in "hH" and not glued:
+            links += [(text[m.start():i], m.start(), i, i) for i in at]
+        if not glued and before != "/":
+            kept += at
+    return kept, links
 
 
 def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:
