@@ -862,11 +862,16 @@ def _without_brackets(url: str) -> str | None:
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
 _FULLWIDTH_LABEL_CHAR = re.compile("[\uff0d\uff3f]")
-_SCHEME_AND_HOST = re.compile("((?i:https?|ftp)://)[0-9A-Za-z.\\-\uff0d\uff3f]{0,256}")
+_SCHEME_AND_HOST = re.compile(
+    "((?i:https?|ftp)://)[0-9A-Za-z.\\-\uff0d\uff3f\u00ad\u200b-\u200d\u2060]{0,256}")
+# In a host after a scheme, what every linkifier keeps in it: the soft hyphen and the
+# zero-width spaces and joiners (`https://not\u00adevil.com` is one link, to notevil.com).
+_INVISIBLE_IN_HOST = re.compile("[\u00ad\u200b-\u200d\u2060]")
 
 
 def _in_host_after_scheme(text: str) -> tuple[list[int], list[tuple[str, int, int, int]]]:
-    """The fullwidth '-' and '_' in the host of a link with a scheme (a run of letters,
+    """The fullwidth '-' and '_' (and invisible characters, _INVISIBLE_IN_HOST) in the host
+    of a link with a scheme (a run of letters,
     digits, '.', '-' and those right after `://`, as twitter-text takes a host: not after a
     port or a ','): where they are in the host to twitter-text and linkifyjs (after an
     http(s) or ftp scheme that follows no letter, digit or '/': `「https://x－evil.com/」` is
@@ -877,14 +882,15 @@ def _in_host_after_scheme(text: str) -> tuple[list[int], list[tuple[str, int, in
     links: list[tuple[str, int, int, int]] = []
     for m in _SCHEME_AND_HOST.finditer(text):
         at = [f.start() for f in _FULLWIDTH_LABEL_CHAR.finditer(text, m.end(1), m.end())]
-        if not at:
+        invisible = [f.start() for f in _INVISIBLE_IN_HOST.finditer(text, m.end(1), m.end())]
+        if not at and not invisible:
             continue
         before = text[m.start() - 1] if m.start() else " "
         glued = before.isascii() and before.isalnum() or before in "@$#"
         if m[1][0] in "hH" and not glued:
             links += [(text[m.start():i], m.start(), i, i) for i in at]
         if not glued and before != "/":
-            kept += at
+            kept += sorted(at + invisible)
     return kept, links
 
 
