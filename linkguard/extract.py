@@ -862,37 +862,29 @@ def _without_brackets(url: str) -> str | None:
 
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
 _FULLWIDTH_LABEL_CHAR = re.compile("[\uff0d\uff3f]")
-_SCHEME_AND_HOST = re.compile(
-    "((?i:https?|ftp)://)[0-9A-Za-z.@\\-\uff0d\uff3f\u00ad\u200b-\u200d\u2060]{0,256}")
-# In a host after a scheme, what every linkifier keeps in it: the soft hyphen and the
-# zero-width spaces and joiners (`https://not\u00adevil.com` is one link, to notevil.com).
-_INVISIBLE_IN_HOST = re.compile("[\u00ad\u200b-\u200d\u2060]")
+_SCHEME_AND_HOST = re.compile("((?i:https?|ftp)://)[0-9A-Za-z.\\-\uff0d\uff3f]{0,256}")
 
 
 def _in_host_after_scheme(text: str) -> tuple[list[int], list[tuple[str, int, int, int]]]:
-    """The fullwidth '-' and '_' (and invisible characters, _INVISIBLE_IN_HOST) in the host
-    of a link with a scheme (a run of letters,
+    """The fullwidth '-' and '_' in the host of a link with a scheme (a run of letters,
     digits, '.', '-' and those right after `://`, as twitter-text takes a host: not after a
     port or a ','): where they are in the host to twitter-text and linkifyjs (after an
-    http(s) or ftp scheme that starts a word, after white space, an opening bracket or quote,
-    emphasis or other non-ASCII punctuation: `「https://x－evil.com/」` is host x-evil.com;
-    `good.com/http://a－evil.com` and `good.com/?https://a－evil.com` end before it), and
-    linkify-it's and
+    http(s) or ftp scheme that follows no letter, digit or '/': `「https://x－evil.com/」` is
+    host x-evil.com, `good.com/http://a－evil.com` ends before it), and linkify-it's and
     twitter-text's links up to them (after any http(s) scheme: `good.com,https://evil.com－`
     is https://evil.com). Each scheme's run is read once: linear in the text."""
     kept: list[int] = []
     links: list[tuple[str, int, int, int]] = []
     for m in _SCHEME_AND_HOST.finditer(text):
         at = [f.start() for f in _FULLWIDTH_LABEL_CHAR.finditer(text, m.end(1), m.end())]
-        invisible = [f.start() for f in _INVISIBLE_IN_HOST.finditer(text, m.end(1), m.end())]
-        if not at and not invisible:
+        if not at:
             continue
         before = text[m.start() - 1] if m.start() else " "
         glued = before.isascii() and before.isalnum() or before in "@$#"
         if m[1][0] in "hH" and not glued:
             links += [(text[m.start():i], m.start(), i, i) for i in at]
-        if before.isspace() or before in "\"'(<[{*_~" or not (before.isascii() or before.isalnum()):
-            kept += sorted(at + invisible)  # a word starts with the scheme, not a path or query
+        if not glued and before != "/":
+            kept += at
     return kept, links
 
 
