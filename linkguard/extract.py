@@ -565,14 +565,16 @@ def find_links(text: str) -> list[Candidate]:
     if "." not in view and not _MAYBE.search(view):
         return []
     tokens: list[tuple[int, int, bool]] = []
-    out = _candidates(text, view, _scan(view, _CANDIDATE, tokens=tokens), expanded)
+    found = _scan(view, _CANDIDATE, tokens=tokens)
+    if not tokens:  # no token looked at: no link, none for other linkifiers either
+        return []
+    orig = _mapper(text, view, expanded)
+    out = _candidates(text, view, found, orig)
     # Where other linkifiers may read the text otherwise (_other_links): a token the scan
     # looked at that holds a break or a folded character, or a spot _OTHER_HINT finds in a
     # token with a failed host, no link or an '_' (positions in the text: _tokens finds the
     # token around each).
     breaks = _ASCII_BREAK if text.isascii() else _breaks()
-    orig = None if len(view) == len(text) and expanded is None else \
-        _mapper(text, view, expanded)
     folded = view != text  # fullwidth or compatibility forms, read as ASCII in the view
     at = []
     for start, end, quiet in tokens:
@@ -633,16 +635,16 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
 
 
 def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
-                expanded: Table | None = None) -> list[Candidate]:
+                orig: Callable[[int], int] | None) -> list[Candidate]:
     """Candidates in the text's offsets, each with its token taken whole: to the end of the
     token, or where _whole_end says it stops (a quote, '<', a tag's '>'), without closing
     punctuation. What follows the link is taken from the text as written (a browser
     does not read a fullwidth '＠' as '@'). Its span (`whole_end`) stops at the next link of
     the token, so spans never overlap. Tokens taken whole are checked up to whole_budget(text)
-    characters in all; past that, `whole_end` is -1 (not checked: the message is flagged)."""
+    characters in all; past that, `whole_end` is -1 (not checked: the message is flagged).
+    `orig` maps view offsets to the text's (_mapper)."""
     if not found:
         return []
-    orig = _mapper(text, view, expanded)
     budget = whole_budget(text)
     out = []
     quote = -1  # where the last search for the end of a token taken whole found it
@@ -650,14 +652,14 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
     ahead = _Ahead(view)
     plain = text.isascii()
     for i, (url, start, end, token_end) in enumerate(found):
+        # Other readings of the link, inside its span (which ends at text_end in the text).
+        text_end = end if orig is None else orig(end - 1) + 1
         ascii = None if plain else _ascii_link(text, view, orig, url, start, end)
-        others: tuple[tuple[str, int], ...] = () if ascii is None else \
-            ((ascii, end if orig is None else orig(end - 1) + 1),)
+        others: tuple[tuple[str, int], ...] = () if ascii is None else ((ascii, text_end),)
         if url[-1] in "[]" and (cut := _without_brackets(url)):
-            others += ((cut, end if orig is None else orig(end - 1) + 1),)
+            others += ((cut, text_end),)
         elif url[-1] == "_" and end >= token_end:  # a GFM autolink drops a closing '_'
-            # (Markdown emphasis), at the end of the token, where the autolink ends
-            others += ((url.rstrip("_"), end if orig is None else orig(end - 1) + 1),)
+            others += ((url.rstrip("_"), text_end),)  # (emphasis), where the token ends
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
             continue
@@ -726,7 +728,7 @@ class _Ahead:
         if self.percent < stop:
             return False
         authority_end = end  # where the reading's authority ends: here if the link has a path
-        if _AUTHORITY_END.search(url, url.find("//") + 2 if "//" in url else 0) is None:
+        if _authority_end(url) is None:
             if self.delimiter < end:
                 self.delimiter = _found(_AUTHORITY_END.search(view, end), len(view))
             authority_end = self.delimiter
@@ -739,6 +741,12 @@ class _Ahead:
         if self.dot < after:
             self.dot = _found(_DOT_SEGMENT.search(view, after), len(view))
         return self.dot >= stop
+
+
+def _authority_end(url: str) -> re.Match[str] | None:
+    """The delimiter that ends the link's authority ('/', '\\', '?', '#'), or None: the link
+    is a host, perhaps a port."""
+    return _AUTHORITY_END.search(url, url.find("//") + 2 if "//" in url else 0)
 
 
 def _found(m: re.Match[str] | None, default: int) -> int:
@@ -854,7 +862,7 @@ def _without_brackets(url: str) -> str | None:
     """The link as twitter-text ends it, without square brackets at the end of its path
     (`https://files-host.com/u/abc[]` is /u/abc, `.../abc[1]` is /abc[1: '[' and ']' end no
     path there; the scan keeps them balanced, for Markdown and BBCode), or None."""
-    authority = _AUTHORITY_END.search(url, url.find("//") + 2 if "//" in url else 0)
+    authority = _authority_end(url)
     if authority is None or _QUERY_OR_FRAGMENT.search(url, authority.start()):
         return None
     return url.rstrip(_PATH_STRIP + "[]")

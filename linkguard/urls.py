@@ -127,8 +127,6 @@ def _unescape_fully(s: str) -> bytes:
 def _escape(b: bytes, escape: re.Pattern[bytes] = _TO_ESCAPE) -> str:
     """Percent-escape the bytes `escape` matches, a run at a time (a path in another script is
     all escapes: byte by byte it cost ~50 ns each)."""
-    if escape.search(b) is None:
-        return b.decode("ascii")
     return escape.sub(_hex_escapes, b).decode("ascii")
 
 
