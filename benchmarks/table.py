@@ -42,6 +42,8 @@ def table(doc: dict[str, Any]) -> str:
         if f.get("floor_urls_per_s") else "",
         "1b_check_url_big_vs_small": f"{f['check_url_big_urls_per_s']:,} vs "
         f"{f['check_url_small_urls_per_s']:,} URLs/s, each over its own set's traffic" + (
+            f"; median of the rounds {f['check_url_big_to_small_median']:.3f}x"
+            if f.get("check_url_big_to_small_median") else "") + (
             f"; over the big set's traffic {f['check_url_big_to_small_same_urls']:.3f}x"
             if f.get("check_url_big_to_small_same_urls") else "")
         if f.get("check_url_small_urls_per_s") else "",
