@@ -1,6 +1,7 @@
 """`linkguard serve | check | explain | lists validate | lists hash`.
 
-Exit status: 0 all allowed (or success), 1 something blocked or flagged, 2 usage or list error.
+Exit status: 0 all allowed (or success), 1 something blocked or flagged, 2 usage or list error,
+141 the reader of the output went away (as a command killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from linkguard.lists import (
 from linkguard.verdict import Action
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EXIT_PIPE = 128 + 13  # the shell's status of a command killed by SIGPIPE
 
 
 def default_manifest(env: Mapping[str, str] | None = None) -> Path:
@@ -77,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        status = _run(args)
+        sys.stdout.flush()  # here, not at exit: a reader gone is then caught below
+    except BrokenPipeError:
+        # The reader went away (`linkguard explain URL | head`): stop quietly, as a command
+        # killed by SIGPIPE does, and keep Python's own flush at exit from failing again.
+        # (docs.python.org, signal module, "Note on SIGPIPE")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             from linkguard.web.server import run  # the only path into aiohttp

@@ -159,3 +159,23 @@ def test_lists_hash_round_trip(tmp_path: Path, algorithm: str) -> None:
                         ("http://phish.example/login.php", 1),
                         ("http://phish.example/login.php?", 1)]:
         assert run("check", "--lists", m, url).returncode == status, url
+
+
+@pytest.mark.parametrize("args", [["explain", "https://phish.example.com/x"],
+                                  ["check", "--json"], ["check"]], ids=" ".join)
+def test_reader_gone_stops_quietly(args: list[str]) -> None:
+    """`linkguard explain URL | head -1`: the reader closes the pipe early; the command stops with
+    the status of one killed by SIGPIPE, and no traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "LINKGUARD_LISTS"}
+    proc = subprocess.Popen([sys.executable, "-m", "linkguard", *args], cwd=ROOT, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    try:
+        proc.stdin.write(b"see phish.example.com now\n" * 20_000)
+        proc.stdin.close()
+    except BrokenPipeError:  # it may stop before reading all of stdin
+        pass
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert b"Traceback" not in err and b"Exception ignored" not in err
