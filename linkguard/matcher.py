@@ -119,6 +119,8 @@ class Matcher:
         if self.sha256 or self.md5:
             for expr in urls.expressions(c):
                 mask |= self._hash_mask(expr.encode())
+        if c.segment_path is not None:  # rare: a dot segment made by decoding
+            mask |= self.match(c._replace(path=c.segment_path, segment_path=None))
         return mask
 
     def _url_mask(self, c: CanonicalURL, lengths: int) -> int:
@@ -197,8 +199,13 @@ def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:
     if query:
         prefix += [k + query for k in prefix]
         exact.append(exact[0] + query)
-    return {"domain": urls.domain_keys(c), "prefix": prefix, "exact": exact,
+    keys = {"domain": urls.domain_keys(c), "prefix": prefix, "exact": exact,
             "keyword": [keyword_text(c)], "expressions": urls.expressions(c)}
+    if c.segment_path is not None:  # the path's other reading is matched too (Matcher.match)
+        other = lookup_keys(c._replace(path=c.segment_path, segment_path=None))
+        for index, more in other.items():
+            keys[index] += [k for k in more if k not in keys[index]]
+    return keys
 
 
 def entry_matches(index: str, key: str | bytes, c: CanonicalURL,
