@@ -119,8 +119,8 @@ class Matcher:
         if self.sha256 or self.md5:
             for expr in urls.expressions(c):
                 mask |= self._hash_mask(expr.encode())
-        if c.segment_path is not None:  # rare: a dot segment made by decoding
-            mask |= self.match(c._replace(path=c.segment_path, segment_path=None))
+        for path in c.other_paths:  # rare: urls.canonical_paths
+            mask |= self.match(c._replace(path=path, other_paths=()))
         return mask
 
     def _url_mask(self, c: CanonicalURL, lengths: int) -> int:
@@ -201,8 +201,8 @@ def lookup_keys(c: CanonicalURL) -> dict[str, list[str]]:
         exact.append(exact[0] + query)
     keys = {"domain": urls.domain_keys(c), "prefix": prefix, "exact": exact,
             "keyword": [keyword_text(c)], "expressions": urls.expressions(c)}
-    if c.segment_path is not None:  # the path's other reading is matched too (Matcher.match)
-        other = lookup_keys(c._replace(path=c.segment_path, segment_path=None))
+    for path in c.other_paths:  # the path's other readings are matched too (Matcher.match)
+        other = lookup_keys(c._replace(path=path, other_paths=()))
         for index, more in other.items():
             keys[index] += [k for k in more if k not in keys[index]]
     return keys

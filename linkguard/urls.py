@@ -15,7 +15,8 @@ only what the standard leaves to us is done here, following Safe Browsing's cano
                                             >= 0x7f, '#' and '%')
                      and /a/../b/c         (decoding made the dot segment: the path decoded
                                             but not resolved again is matched too, as a
-                                            server that does not resolve it serves it)
+                                            server that does not resolve it serves it; so is
+                                            a path without its ";parameters")
     query         -> x=A                   (decoded and re-escaped the same way; kept, as the
                                             v4 docs do; the Go client drops it)
     fragment, port, userinfo: dropped (they never change which page is served)
@@ -70,9 +71,10 @@ class CanonicalURL(NamedTuple):
     query: str | None    # without "?"; None when the URL has no "?"
     is_ip: bool
     raw_query: str | None  # the query as WHATWG serialized it, for finding embedded URLs
-    # The path decoded but not resolved again, where decoding made a dot segment (a server may
-    # serve "/u/abc/..%2Fx" from under /u/abc, `path` is /u/x): see canonical_paths. Matched too.
-    segment_path: str | None = None
+    # Other readings of the path, matched too (canonical_paths): decoded but not resolved again
+    # where decoding made a dot segment ("/u/abc/..%2Fx": `path` is /u/x, a server may serve it
+    # from under /u/abc), and without path parameters (";jsessionid=..."). Mostly empty.
+    other_paths: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -166,17 +168,34 @@ def resolve_path(path: str) -> str:
 
 
 _SLASHES = re.compile(rb"//+")
+_PARAMS = re.compile(r";[^/]*")  # RFC 2396 section 3.3: a segment's parameters, to its end
 
 
-def canonical_paths(path: str) -> tuple[str, str | None]:
-    """The canonical path: decoded until stable, then dot segments resolved and repeated
-    slashes collapsed, re-escaped (Safe Browsing; nginx serves a path so). And, where decoding
-    makes a dot segment, the path decoded but not resolved again (None otherwise): a server
-    that does not resolve what decoding made (a WSGI server decodes the path and hands it on; a
-    router that splits it before decoding reads names) serves "/u/abc/..%2Fx" and
-    "/u/abc/%252E%252E/x" from under /u/abc, perhaps /u/abc's own page, where the first reading
-    is /u/x. A checker that kept one reading would be bypassed by the other; both are matched.
-    (WHATWG resolves "%2E%2E" itself, before either: ada has.)"""
+def canonical_paths(path: str) -> tuple[str, tuple[str, ...]]:
+    """The canonical path (decoded until stable, dot segments resolved, repeated slashes
+    collapsed, re-escaped: Safe Browsing; nginx serves a path so), and the path's other
+    readings, as other servers serve it, where they differ:
+    - where decoding makes a dot segment, the path decoded but not resolved again: a server
+      that does not resolve what decoding made (a WSGI server decodes the path and hands it
+      on; a router that splits it first reads names) serves "/u/abc/..%2Fx" and
+      "/u/abc/%252E%252E/x" from under /u/abc, perhaps /u/abc's own page, where the canonical
+      path is /u/x (WHATWG resolves "%2E%2E" itself, before either: ada has);
+    - with ';' in it, the path without its segments' parameters, read the same ways: a Java
+      server (Tomcat, Jetty, Spring) drops them, so "/gallery/77;jsessionid=A1" is page 77
+      there. An escaped "%3B" is no parameter.
+    A checker that kept one reading would be bypassed by the others; all are matched."""
+    canonical, served = _decoded_paths(path)
+    others: tuple[str, ...] = () if served is None else (served,)
+    if ";" in path:
+        for p in _decoded_paths(_PARAMS.sub("", path)):
+            if p is not None and p != canonical and p not in others:
+                others += (p,)
+    return canonical, others
+
+
+def _decoded_paths(path: str) -> tuple[str, str | None]:
+    """(the canonical path, the path decoded but not resolved again or None when decoding made
+    no dot segment)."""
     if "%" not in path and "//" not in path and "/." not in path:
         return path, None  # already canonical: ada resolved dot segments and escaped the rest
     decoded = _unescape_fully(path)
@@ -225,11 +244,11 @@ def _canonical_host(host: str) -> tuple[str, bool] | None:
 # leave it: lowercase scheme and host, a host that is no IPv4 number (the last label starts with
 # a letter) nor punycode, no userinfo or port, and a path and query made only of characters
 # neither standard escapes or decodes (no '%', no "/.", no "//"; no "'" in the query, which
-# WHATWG escapes there). Most chat links are like this, and skipping the full parse for them
+# WHATWG escapes there; no ';' in the path, whose parameters are another reading of it). Most chat links are like this, and skipping the full parse for them
 # halves the cost of a check; tests prove both ways agree.
 _PLAIN_URL = re.compile(
     r"(https?)://((?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*)"
-    r"((?:/(?![./])[A-Za-z0-9\-._~!$&'()*+,;=:@]*)*)"
+    r"((?:/(?![./])[A-Za-z0-9\-._~!$&'()*+,=:@]*)*)"
     r"(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?", re.DOTALL)
 
 
@@ -279,11 +298,11 @@ def _canonicalize(url: str) -> CanonicalURL | None:
     if canon is None:
         return None
     chost, is_ip = canon
-    cpath, segment_path = canonical_paths(path)
+    cpath, other_paths = canonical_paths(path)
     cquery = None if query is None else canonical_query(query)
     if chost is not authority or cpath is not path or cquery is not query:
         href = f"{scheme}://{chost}{cpath}" + ("" if cquery is None else "?" + cquery)
-    return CanonicalURL(href, scheme, chost, cpath, cquery, is_ip, query, segment_path)
+    return CanonicalURL(href, scheme, chost, cpath, cquery, is_ip, query, other_paths)
 
 
 def canonical_host(name: str) -> str | None:
