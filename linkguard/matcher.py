@@ -212,7 +212,7 @@ def entry_matches(index: str, key: str | bytes, c: CanonicalURL,
                   keys: dict[str, list[str]], digests: Iterable[tuple[str, bytes]]) -> bool:
     """Does one list entry's key match the URL? (The slow, obvious form of Matcher.match.)"""
     if index == "keyword":
-        return isinstance(key, str) and key in keys["keyword"][0]
+        return isinstance(key, str) and any(key in text for text in keys["keyword"])
     if index in ("sha256", "md5"):
         return any(algorithm == index and digest == key for algorithm, digest in digests)
     return key in keys[index]

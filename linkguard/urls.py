@@ -182,15 +182,20 @@ def canonical_paths(path: str) -> tuple[str, tuple[str, ...]]:
       path is /u/x (WHATWG resolves "%2E%2E" itself, before either: ada has);
     - with ';' in it, the path without its segments' parameters, read the same ways: a Java
       server (Tomcat, Jetty, Spring) drops them, so "/gallery/77;jsessionid=A1" is page 77
-      there. An escaped "%3B" is no parameter.
+      there. An escaped "%3B" is no parameter. Dropping them may make a dot segment
+      ("/u/x/..;/abc"): Tomcat resolves it before it decodes, Spring reads the path without
+      resolving it; both are read too.
     A checker that kept one reading would be bypassed by the others; all are matched."""
     canonical, served = _decoded_paths(path)
-    others: tuple[str, ...] = () if served is None else (served,)
+    readings = [served]
     if ";" in path:
-        for p in _decoded_paths(_PARAMS.sub("", path)):
-            if p is not None and p != canonical and p not in others:
-                others += (p,)
-    return canonical, others
+        stripped = _PARAMS.sub("", path)
+        readings += _decoded_paths(stripped)
+        if "/." in stripped or "//" in stripped:
+            readings += _decoded_paths(resolve_path(stripped))
+            readings.append(_escape(_SLASHES.sub(b"/", _unescape_fully(stripped)),
+                                    _TO_ESCAPE_IN_PATH))
+    return canonical, tuple(dict.fromkeys(p for p in readings if p is not None and p != canonical))
 
 
 def _decoded_paths(path: str) -> tuple[str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,10 +32,18 @@ def one_list_engine(tmp_path: Path, kind: str, entry: str) -> Engine:
 @pytest.mark.parametrize(("kind", "entry", "url", "expected"), read_tsv("matching.tsv"),
                          ids=lambda v: v[:40])
 def test_matching_table(tmp_path: Path, kind: str, entry: str, url: str, expected: str) -> None:
-    verdict = one_list_engine(tmp_path, kind, entry).check_url(url)
+    engine = one_list_engine(tmp_path, kind, entry)
+    verdict = engine.check_url(url)
     assert verdict.action.value == {"match": "block", "miss": "allow"}[expected], verdict
     if expected == "match":
         assert verdict.lists == ("l",) and verdict.category == "test"
+        # explain finds the entry that made the verdict, in the URL or one embedded in it
+        assert "l" in _explained_lists(engine.explain(url)), engine.explain(url)
+
+
+def _explained_lists(node: dict[str, Any]) -> list[str]:
+    return [m["list"] for m in node["matches"]] + [
+        name for inner in node["embedded"] for name in _explained_lists(inner)]
 
 
 @pytest.mark.parametrize(("kind", "entry", "text", "expected", "sanitized"),
