@@ -119,8 +119,9 @@ class Matcher:
         if self.sha256 or self.md5:
             for expr in urls.expressions(c):
                 mask |= self._hash_mask(expr.encode())
-        for path in c.other_paths:  # rare: urls.canonical_paths
-            mask |= self.match(c._replace(path=path, other_paths=()))
+        if c.other_paths:  # rare: urls.canonical_paths
+            for path in c.other_paths:
+                mask |= self.match(c._replace(path=path, other_paths=()))
         return mask
 
     def _url_mask(self, c: CanonicalURL, lengths: int) -> int:

@@ -187,14 +187,13 @@ def canonical_paths(path: str) -> tuple[str, tuple[str, ...]]:
       resolving it; both are read too.
     A checker that kept one reading would be bypassed by the others; all are matched."""
     canonical, served = _decoded_paths(path)
-    readings = [served]
-    if ";" in path:
-        stripped = _PARAMS.sub("", path)
-        readings += _decoded_paths(stripped)
-        if "/." in stripped or "//" in stripped:
-            readings += _decoded_paths(resolve_path(stripped))
-            readings.append(_escape(_SLASHES.sub(b"/", _unescape_fully(stripped)),
-                                    _TO_ESCAPE_IN_PATH))
+    if ";" not in path:  # (most paths: no other reading to collect)
+        return canonical, () if served is None else (served,)
+    stripped = _PARAMS.sub("", path)
+    readings = [served, *_decoded_paths(stripped)]
+    if "/." in stripped or "//" in stripped:
+        readings += _decoded_paths(resolve_path(stripped))
+        readings.append(_escape(_SLASHES.sub(b"/", _unescape_fully(stripped)), _TO_ESCAPE_IN_PATH))
     return canonical, tuple(dict.fromkeys(p for p in readings if p is not None and p != canonical))
 
 
