@@ -173,38 +173,51 @@ _PARAMS = re.compile(r";[^/]*")  # RFC 2396 section 3.3: a segment's parameters,
 
 def canonical_paths(path: str) -> tuple[str, tuple[str, ...]]:
     """The canonical path (decoded until stable, dot segments resolved, repeated slashes
-    collapsed, re-escaped: Safe Browsing; nginx serves a path so), and the path's other
-    readings, as other servers serve it, where they differ:
-    - where decoding makes a dot segment, the path decoded but not resolved again: a server
-      that does not resolve what decoding made (a WSGI server decodes the path and hands it
-      on; a router that splits it first reads names) serves "/u/abc/..%2Fx" and
-      "/u/abc/%252E%252E/x" from under /u/abc, perhaps /u/abc's own page, where the canonical
-      path is /u/x (WHATWG resolves "%2E%2E" itself, before either: ada has);
-    - with ';' in it, the path without its segments' parameters, read the same ways: a Java
-      server (Tomcat, Jetty, Spring) drops them, so "/gallery/77;jsessionid=A1" is page 77
-      there. An escaped "%3B" is no parameter. Dropping them may make a dot segment
-      ("/u/x/..;/abc"): Tomcat resolves it before it decodes, Spring reads the path without
-      resolving it; both are read too.
-    A checker that kept one reading would be bypassed by the others; all are matched."""
+    collapsed, re-escaped: Safe Browsing), and the path's other readings, as servers serve it,
+    where they differ. An attacker picks the server, so each is matched:
+    - decoded but not resolved again, where decoding makes a dot segment: a WSGI server decodes
+      the path and hands it on, a router that splits it first reads names, so
+      "/u/abc/..%2Fx" and "/u/abc/%252E%252E/x" are under /u/abc (canonically /u/x);
+    - with "%25" in it, decoded once and then resolved (nginx, Apache): "%252e%252e" stays a
+      name, a ".." that the one decoding makes is resolved;
+    - with ';' in it, the path without its segments' parameters (a Java server drops them:
+      "/gallery/77;jsessionid=A1" is page 77), read the ways above and as Tomcat does (drop,
+      decode once, resolve); where dropping them makes a dot segment ("/u/x/..;/abc"), also
+      resolved before it is decoded (Tomcat passing "%2F" through) and not resolved at all
+      (Spring).
+    WHATWG resolves "%2E%2E" itself, before any of them: ada has. An escaped "%3B" is no
+    parameter."""
     canonical, served = _decoded_paths(path)
-    if ";" not in path:  # (most paths: no other reading to collect)
+    if ";" not in path and "%25" not in path:  # (most paths: no other reading to collect)
         return canonical, () if served is None else (served,)
-    stripped = _PARAMS.sub("", path)
-    readings = [served, *_decoded_paths(stripped)]
-    if "/." in stripped or "//" in stripped:
-        readings += _decoded_paths(resolve_path(stripped))
-        readings.append(_escape(_SLASHES.sub(b"/", _unescape_fully(stripped)), _TO_ESCAPE_IN_PATH))
+    readings = [served]
+    if "%25" in path:
+        readings.append(_decoded_once(path))
+    if ";" in path:
+        stripped = _PARAMS.sub("", path)
+        dots = "/." in stripped or "//" in stripped  # made by dropping the parameters
+        readings += _decoded_paths(stripped, unresolved=dots)
+        if "%" in stripped:
+            readings.append(_decoded_once(stripped))
+        if dots:
+            readings += _decoded_paths(resolve_path(stripped))
     return canonical, tuple(dict.fromkeys(p for p in readings if p is not None and p != canonical))
 
 
-def _decoded_paths(path: str) -> tuple[str, str | None]:
-    """(the canonical path, the path decoded but not resolved again or None when decoding made
-    no dot segment)."""
+def _decoded_once(path: str) -> str:
+    """The path decoded once, then resolved; what is still escaped is a name."""
+    return _escape(_resolve_path(unquote_bytes(path.encode("utf-8", "surrogateescape"))),
+                   _TO_ESCAPE_IN_PATH)
+
+
+def _decoded_paths(path: str, unresolved: bool = False) -> tuple[str, str | None]:
+    """(the canonical path, the path decoded but not resolved again, or None when decoding
+    made no dot segment and `unresolved` does not ask for it anyway)."""
     if "%" not in path and "//" not in path and "/." not in path:
         return path, None  # already canonical: ada resolved dot segments and escaped the rest
     decoded = _unescape_fully(path)
     canonical = _escape(_resolve_path(decoded), _TO_ESCAPE_IN_PATH)
-    if "%" not in path or b"/." not in decoded:
+    if not unresolved and ("%" not in path or b"/." not in decoded):
         return canonical, None
     served = _escape(_SLASHES.sub(b"/", decoded), _TO_ESCAPE_IN_PATH)
     return canonical, None if served == canonical else served
