@@ -96,7 +96,7 @@ _U1 = re.compile(_U)
 _ASCII_DOT_OR_DOTS = "." + _DOTS
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
 
-_WITH_SCHEME = (
+_CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
     r"(?<![0-9A-Za-z@$#\uff20\uff03])"
     r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
@@ -105,10 +105,6 @@ _WITH_SCHEME = (
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
     rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
-)
-_SCHEMELESS_HOST = rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
-_CANDIDATE = re.compile(
-    _WITH_SCHEME +
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
     # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
@@ -118,7 +114,7 @@ _CANDIDATE = re.compile(
     rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-/{_LATIN}])"
     rf"(?:(?<!\.)|(?<={_NOT_A}\.))"
     r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
-    + _SCHEMELESS_HOST
+    rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
 )
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
