@@ -600,12 +600,7 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
     found: list[tuple[str, int, int, int]] = []
     pos, hi = lo, len(view) if hi is None else hi
     while hint := _HINT.search(view, pos, hi):
-        h = hint.start()
-        # The hint's token, from after the last ' ' or '\n' (other white space only makes the
-        # scan start earlier, which is still right) to the next white space.
-        pos = max(pos, view.rfind(" ", pos, h) + 1, view.rfind("\n", pos, h) + 1)
-        space = _SPACE.search(view, h, hi)
-        token_end = space.start() if space else hi
+        pos, token_end = _token(view, pos, hint.start(), hi)
         token_start, before, failed = pos, len(found), False
         scheme = view.find("://", pos, token_end) if lenient else -1  # found once a token
         while m := pattern.search(view, pos, token_end):
@@ -628,6 +623,14 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
             tokens.append((token_start, token_end, failed or len(found) == before))
         pos = max(pos, token_end)
     return found
+
+
+def _token(s: str, lo: int, p: int, hi: int) -> tuple[int, int]:
+    """The token around s[p] in s[lo:hi]: from after the last ' ' or '\n' before it (other
+    white space only makes it start earlier, which is still right) to the next white space."""
+    space = _SPACE.search(s, p, hi)
+    return (max(lo, s.rfind(" ", lo, p) + 1, s.rfind("\n", lo, p) + 1),
+            space.start() if space else hi)
 
 
 def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
@@ -900,9 +903,7 @@ def _tokens(text: str, positions: list[int]) -> list[tuple[int, int]]:
     for p in positions:
         if p < end:
             continue
-        start = max(end, text.rfind(" ", end, p) + 1, text.rfind("\n", end, p) + 1)
-        space = _SPACE.search(text, p)
-        end = space.start() if space else len(text)
+        start, end = _token(text, end, p, len(text))
         if out and out[-1][1] >= start:
             out[-1] = (out[-1][0], end)
         else:
