@@ -15,8 +15,10 @@ only what the standard leaves to us is done here, following Safe Browsing's cano
                                             >= 0x7f, '#' and '%')
                      and /a/../b/c         (decoding made the dot segment: the path decoded
                                             but not resolved again is matched too, as a
-                                            server that does not resolve it serves it; so is
-                                            a path without its ";parameters")
+                                            server that does not resolve it serves it; so
+                                            are the path decoded once, then resolved, and
+                                            the path without its ";parameters":
+                                            canonical_paths)
     query         -> x=A                   (decoded and re-escaped the same way; kept, as the
                                             v4 docs do; the Go client drops it)
     fragment, port, userinfo: dropped (they never change which page is served)
@@ -261,8 +263,9 @@ def _canonical_host(host: str) -> tuple[str, bool] | None:
 # leave it: lowercase scheme and host, a host that is no IPv4 number (the last label starts with
 # a letter) nor punycode, no userinfo or port, and a path and query made only of characters
 # neither standard escapes or decodes (no '%', no "/.", no "//"; no "'" in the query, which
-# WHATWG escapes there; no ';' in the path, whose parameters are another reading of it). Most chat links are like this, and skipping the full parse for them
-# halves the cost of a check; tests prove both ways agree.
+# WHATWG escapes there; no ';' in the path, whose parameters are another reading of it). Most
+# chat links are like this, and skipping the full parse for them halves the cost of a check;
+# tests prove both ways agree.
 _PLAIN_URL = re.compile(
     r"(https?)://((?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*)"
     r"((?:/(?![./])[A-Za-z0-9\-._~!$&'()*+,=:@]*)*)"
