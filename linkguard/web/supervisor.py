@@ -6,7 +6,8 @@ nothing; it
 
   1. binds ONE listening socket before forking (two with `admin_port`: the admin API's own);
      every worker inherits it and the kernel spreads the accepts (no balancer of ours);
-  2. builds the Engine, gc.freeze()s, and forks N workers that share the index copy-on-write;
+  2. builds the Engine, moves it to huge pages (huge_pages), gc.freeze()s, and forks N workers
+     that share the index copy-on-write;
   3. on a reload (asked by any worker over its control socketpair, or SIGHUP) builds the new Engine
      in a thread, `Engine.from_manifest(path, previous=current, reload=names)`. Failure: answer
      the errors, change nothing. Success: fork a new generation of N workers, wait until they all
@@ -328,6 +329,7 @@ class Master:
         started = time.time()
         t0 = time.perf_counter()
         engine, (errors, by_list) = build_engine(self.manifest, None, None)
+        huge_pages()
         self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
         self.holder = EngineHolder(engine, errors, 1)
 
@@ -345,6 +347,8 @@ class Master:
                 pass
             t0 = time.perf_counter()
             engine, errors = build_engine(self.manifest, previous, request.names, request.force)
+            if engine is not None:
+                huge_pages()
             self.build_out = (engine, errors, time.perf_counter() - t0)
             self._wake_w.send(b"\0")
 
@@ -534,6 +538,36 @@ def _malloc_trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+_HUGE_PAGE = 2 << 20
+_MADV_COLLAPSE = 25  # Linux 6.1+
+_MIN_REGION = 8 << 20
+
+
+def huge_pages() -> None:
+    """Back this process's large anonymous memory (the index: its tables and key objects) with
+    2 MiB pages, before the workers are forked to share it. Matching a URL is a few probes of
+    tables of millions, each a cache miss; with 4 KiB pages each is a TLB miss too. Best effort:
+    where the call is unknown (not Linux, a kernel before 6.1) nothing changes. On a 6.18 kernel
+    it takes about a second for the 2M set (450 MB of the master's 490 MB), and check_url with
+    the 2M set then runs at 0.920x its speed on the 1k set instead of 0.905x (bench_url.py)."""
+    try:
+        madvise = ctypes.CDLL(None).madvise
+        with open("/proc/self/maps") as f:
+            maps = f.read().splitlines()
+    except (OSError, AttributeError):
+        return
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    for line in maps:
+        fields = line.split()  # range, perms, offset, dev, inode[, path]
+        if fields[1] != "rw-p" or fields[5:] not in ([], ["[heap]"]):
+            continue
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        lo += -lo % _HUGE_PAGE
+        hi -= hi % _HUGE_PAGE
+        if hi - lo >= _MIN_REGION:
+            madvise(lo, hi - lo, _MADV_COLLAPSE)  # fails alone (EINVAL, EAGAIN): no matter
 
 
 def _kill(pid: int, sig: int) -> None:
