@@ -157,6 +157,37 @@ def test_the_index_is_shared_on_huge_pages(tmp_path: Path) -> None:
     assert all(mb >= 16 for mb in huge.values()), f"MB on huge pages, by process: {huge}"
 
 
+def _private_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        return sum(int(line.split()[1]) for line in f
+                   if line.startswith(("Private_Clean:", "Private_Dirty:"))) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="reads /proc")
+def test_a_worker_matching_listed_hosts_copies_none_of_the_index(tmp_path: Path) -> None:
+    # The workers share the master's index copy-on-write; a lookup that wrote to the keys it
+    # matched (an incref) would copy their pages into the worker, one by one, until each
+    # worker held its own index. 60k checks of listed hosts, spread over the ~20 MB of keys.
+    n = 300_000
+    phishing = "".join(f"h{i}.example{i % 7}.com\n" for i in range(n))
+    manifest = write_lists(tmp_path / "lists", phishing=phishing)
+    with live_service(tmp_path, manifest=manifest) as svc:
+        (worker,) = [w["pid"] for w in svc.status()["workers"]]
+
+        def check(numbers: range) -> None:
+            messages = [{"id": str(i), "text": f"https://h{i}.example{i % 7}.com/"}
+                        for i in numbers]
+            status, body = svc.request("POST", "/v1/check/batch", {"messages": messages})
+            assert status == 200 and body["results"][0]["verdict"] == "block", body
+
+        check(range(0, 2000, 4))  # the worker's own buffers, before the first measure
+        before = _private_mb(worker)
+        for start in range(1, n, n // 120):
+            check(range(start, start + n // 120, n // 120 // 500))
+        after = _private_mb(worker)
+    assert after - before < 8, f"worker private memory {before:.0f} -> {after:.0f} MB"
+
+
 def test_a_worker_forked_after_its_secret_files_change_still_starts(tmp_path: Path) -> None:
     """Secret files are read once, at start: a worker re-forked after the admin token file was
     deleted (tmp cleanup, a rotation) starts with the same token, instead of failing for ever
