@@ -154,7 +154,7 @@ def test_the_index_is_shared_on_huge_pages(tmp_path: Path) -> None:
     with live_service(tmp_path, manifest=manifest) as svc:
         workers = [w["pid"] for w in svc.status()["workers"]]
         huge = {pid: _huge_pages_mb(pid) for pid in (svc.proc.pid, *workers)}
-    assert all(mb >= 16 for mb in huge.values()), f"MB on huge pages, by process: {huge}"
+    assert all(mb >= 8 for mb in huge.values()), f"MB on huge pages, by process: {huge}"
 
 
 def _private_mb(pid: int) -> float:
