@@ -81,7 +81,11 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
         memory_initial = memory(server)
 
         reloads.append(reload(server, tmp, rng, "warm-up"))
-        time.sleep(1.0)
+        # Each worker opens its metrics files as it publishes its first request's figures (once
+        # a second): a worker of the new generation that has served nothing yet has two fewer.
+        for _ in range(50):  # a connection each: the kernel hands them to both workers
+            server.check(block_text)
+        time.sleep(2.0)
         fds_idle_start = fds(server)
         warm_up.append(memory(server))
 
