@@ -329,7 +329,8 @@ class Master:
         started = time.time()
         t0 = time.perf_counter()
         engine, (errors, by_list) = build_engine(self.manifest, None, None)
-        huge_pages()
+        if engine is not None:
+            huge_pages()
         self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
         self.holder = EngineHolder(engine, errors, 1)
 
