@@ -19,7 +19,7 @@ do file descriptors leak?
 5. prints JSON: requests, failed requests, p50/p99/max latency, reloads, memory (PSS and RSS of
    the master and of the workers: after each warm-up reload, start, end, growth %, the series),
    file descriptors of every process (idle and under load, start and end, by kind), and any
-   error line of the service log.
+   warning or error line of the service log.
 
 Targets: zero failed requests (and every reload applied), PSS growth < 5 % (the median of the
 first three measurements against that of the last three: one sample moves by a few %),
@@ -266,7 +266,7 @@ def errors_in_log(log: Path) -> list[str]:
         except ValueError:
             out.append(line[:300])  # not a JSON log line: a traceback or a crash
             continue
-        if record.get("level") in ("error", "critical"):
+        if record.get("level") in ("warning", "error", "critical"):
             out.append(line[:300])
     return out
 
