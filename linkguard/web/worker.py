@@ -190,9 +190,17 @@ async def drain(listeners: Sequence[tuple[web.AppRunner, asyncio.Server]], servi
     for the answer to a reload it asked (queued behind others: this worker's generation is the
     one being replaced), up to `reload_timeout`, so that the answer is not cut off."""
     serving.draining = True  # further responses carry Connection: close (app.py)
+    loop = asyncio.get_running_loop()
+    for _, server in listeners:
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())  # accept no more
+    stopped_accepting()
+    # A connection accepted in this loop turn gets its transport in the next one, attached to
+    # its server. Were the server closed by then, asyncio (3.11) would drop the connection
+    # unanswered, reporting it only in debug mode. So the server is closed a turn later.
+    await asyncio.sleep(0)
     for _, server in listeners:
         server.close()  # closes only this process's copy of the listening socket
-    stopped_accepting()
     # A connection accepted just before the stop gets its protocol (and a place in
     # server.connections) a few loop iterations later; exiting before that would close it
     # unanswered. Give those callbacks time to run before counting connections.
