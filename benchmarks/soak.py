@@ -2,6 +2,10 @@
 do file descriptors leak?
 
     python benchmarks/soak.py [--seconds 180] [--workers 2] [--connections 16] [--entries 50000]
+                              [--reload-every 10] [--settle 5]
+
+    # the hand-over stress: a reload every 0.4 s (before the drain fix, 26 failed in 400)
+    python benchmarks/soak.py --seconds 300 --entries 1000 --reload-every 0.4 --settle 0
 
 1. writes a synthetic `domains` list (--entries names, fixed --seed) and starts
    `linkguard serve --workers N` on a free loopback port with an admin token;
@@ -51,8 +55,6 @@ from reload_under_load import (
     write_lists,
 )
 
-RELOAD_EVERY = 10.0
-SETTLE = 5.0  # seconds of load after a hand-over before memory is measured
 MEMORY_TARGET_PCT = 5.0
 
 
@@ -61,6 +63,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=180.0, help="soak length (default 180)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--entries", type=int, default=50_000)
+    p.add_argument("--reload-every", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--settle", type=float, default=5.0,
+                   help="seconds of load after a hand-over before memory is measured (default 5)")
     add_load_args(p)
     result = run_in_tempdir(p.parse_args(), "linkguard-soak-", run)
     return 0 if all(result["targets"].values()) else 1
@@ -92,19 +97,19 @@ def run(args: argparse.Namespace, client: str, tmp: Path) -> dict[str, Any]:
         load = WrkLoad(url, args.connections, tmp, block_text) if client == "wrk" else \
             PythonLoad(url, args.connections, block_text)
         load.start()
-        time.sleep(SETTLE)
+        time.sleep(args.settle)
         reloads.append(reload(server, tmp, rng, "warm-up"))
-        time.sleep(SETTLE)
+        time.sleep(args.settle)
         memory_start, fds_start = memory(server), fds(server)
         warm_up.append(memory_start)
 
         t0 = time.monotonic()
         while True:
-            time.sleep(RELOAD_EVERY - (time.monotonic() - t0) % RELOAD_EVERY)
+            time.sleep(args.reload_every - (time.monotonic() - t0) % args.reload_every)
             if time.monotonic() - t0 >= args.seconds:
                 break
             reloads.append(reload(server, tmp, rng, "soak"))
-            time.sleep(SETTLE)
+            time.sleep(args.settle)
             series.append(memory(server))
         soak_s = time.monotonic() - t0
         memory_end = series[-1] if series else memory(server)  # 5 s after the last hand-over
