@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,9 +328,7 @@ class Master:
         for the master's whole life, and so in every worker forked after any reload."""
         started = time.time()
         t0 = time.perf_counter()
-        engine, (errors, by_list) = build_engine(self.manifest, None, None)
-        if engine is not None:
-            huge_pages()
+        engine, (errors, by_list) = _build(self.manifest, None, None)
         self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
         self.holder = EngineHolder(engine, errors, 1)
 
@@ -347,9 +345,7 @@ class Master:
             except OSError:
                 pass
             t0 = time.perf_counter()
-            engine, errors = build_engine(self.manifest, previous, request.names, request.force)
-            if engine is not None:
-                huge_pages()
+            engine, errors = _build(self.manifest, previous, request.names, request.force)
             self.build_out = (engine, errors, time.perf_counter() - t0)
             self._wake_w.send(b"\0")
 
@@ -539,6 +535,15 @@ def _malloc_trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def _build(manifest: str, previous: Engine | None, names: Sequence[str] | None,
+           force: bool = False) -> tuple[Engine | None, Errors]:
+    """The master's build: state.build_engine, then the new index on huge pages."""
+    engine, errors = build_engine(manifest, previous, names, force)
+    if engine is not None:
+        huge_pages()
+    return engine, errors
 
 
 _HUGE_PAGE = 2 << 20
