@@ -111,9 +111,19 @@ def test_serve_not_ready_until_lists_load(tmp_path: Path) -> None:
         assert status == 200 and body["verdict"] == "block"
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+def _proc_mb(pid: int, name: str, *fields: str) -> float:
+    """The sum of `fields` (kB figures) of /proc/PID/`name`, in MB."""
+    with open(f"/proc/{pid}/{name}", encoding="ascii") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith(fields)) / 1024
+
+
+def _many_hosts(n: int = 300_000) -> str:
+    """A phishing list of n hosts, _host(0) to _host(n - 1): an index of ~60 MB."""
+    return "".join(f"{_host(i)}\n" for i in range(n))
+
+
+def _host(i: int) -> str:
+    return f"h{i}.example{i % 7}.com"
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
@@ -121,21 +131,15 @@ def test_reload_returns_the_old_lists_memory(tmp_path: Path) -> None:
     # Lists big enough that one index (~60 MB here) stands far above allocator noise. After
     # a reload the master holds the new index only: the old one is freed, not kept beside it
     # (and shared, unused, with every worker forked later).
-    phishing = "".join(f"h{i}.example{i % 7}.com\n" for i in range(300_000))
-    manifest = write_lists(tmp_path / "lists", phishing=phishing)
+    manifest = write_lists(tmp_path / "lists", phishing=_many_hosts())
     with live_service(tmp_path, manifest=manifest) as svc:
         master = svc.proc.pid
-        loaded = _rss_mb(master)
+        loaded = _proc_mb(master, "status", "VmRSS:")
         for _ in range(2):
             status, body = svc.request("POST", "/admin/reload", {}, AUTH)
             assert status == 200 and body["ok"] is True
-        after = _rss_mb(master)
+        after = _proc_mb(master, "status", "VmRSS:")
     assert after - loaded < 20, f"master RSS {loaded:.0f} MB loaded, {after:.0f} MB after reloads"
-
-
-def _huge_pages_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("AnonHugePages:")) / 1024
 
 
 def _collapses_huge_pages() -> bool:
@@ -149,18 +153,16 @@ def _collapses_huge_pages() -> bool:
 def test_the_index_is_shared_on_huge_pages(tmp_path: Path) -> None:
     # The master moves the index (~60 MB here) to 2 MiB pages before it forks: the workers
     # share them, and a probe of its tables is then one TLB miss the fewer.
-    phishing = "".join(f"h{i}.example{i % 7}.com\n" for i in range(300_000))
-    manifest = write_lists(tmp_path / "lists", phishing=phishing)
+    manifest = write_lists(tmp_path / "lists", phishing=_many_hosts())
     with live_service(tmp_path, manifest=manifest) as svc:
         workers = [w["pid"] for w in svc.status()["workers"]]
-        huge = {pid: _huge_pages_mb(pid) for pid in (svc.proc.pid, *workers)}
+        huge = {pid: _proc_mb(pid, "smaps_rollup", "AnonHugePages:")
+                for pid in (svc.proc.pid, *workers)}
     assert all(mb >= 8 for mb in huge.values()), f"MB on huge pages, by process: {huge}"
 
 
 def _private_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-        return sum(int(line.split()[1]) for line in f
-                   if line.startswith(("Private_Clean:", "Private_Dirty:"))) / 1024
+    return _proc_mb(pid, "smaps_rollup", "Private_Clean:", "Private_Dirty:")
 
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="reads /proc")
@@ -169,14 +171,12 @@ def test_a_worker_matching_listed_hosts_copies_none_of_the_index(tmp_path: Path)
     # matched (an incref) would copy their pages into the worker, one by one, until each
     # worker held its own index. 60k checks of listed hosts, spread over the ~20 MB of keys.
     n = 300_000
-    phishing = "".join(f"h{i}.example{i % 7}.com\n" for i in range(n))
-    manifest = write_lists(tmp_path / "lists", phishing=phishing)
+    manifest = write_lists(tmp_path / "lists", phishing=_many_hosts(n))
     with live_service(tmp_path, manifest=manifest) as svc:
         (worker,) = [w["pid"] for w in svc.status()["workers"]]
 
         def check(numbers: range) -> None:
-            messages = [{"id": str(i), "text": f"https://h{i}.example{i % 7}.com/"}
-                        for i in numbers]
+            messages = [{"id": str(i), "text": f"https://{_host(i)}/"} for i in numbers]
             status, body = svc.request("POST", "/v1/check/batch", {"messages": messages})
             assert status == 200 and body["results"][0]["verdict"] == "block", body
 
