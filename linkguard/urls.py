@@ -4,7 +4,9 @@ Why this module exists: a checker that parses a URL differently from the browser
 it can be bypassed (`http://evil.com\\@good.com/` is evil.com to a browser; `http://0x7f.1/` is
 127.0.0.1). So parsing is delegated to ada-url, the WHATWG URL Standard parser behind Node.js, and
 only what the standard leaves to us is done here, following Safe Browsing's canonicalization
-(https://developers.google.com/safe-browsing/v4/urls-hashing#canonicalization):
+(https://developers.google.com/safe-browsing/v4/urls-hashing#canonicalization). Where ada refuses
+a host that Chromium opens (a fullwidth '%' escape, `http://x％65y.com/`; escapes in an IPv6
+literal), the host is read as Chromium reads it (_chrome_reading). The steps, for one URL:
 
   "http://WWW.Evil.com.:80/a/%252e%252E/b//c?x=%41#frag"
     WHATWG (ada)  -> http://www.evil.com./a/%252e%252E/b//c?x=%41
@@ -294,7 +296,10 @@ def _canonicalize(url: str) -> CanonicalURL | None:
     try:
         href = ada_url.normalize_url(full)
     except ValueError:
-        return None
+        chrome = _chrome_reading(full)
+        if chrome is None:
+            return None
+        href = chrome
     # ada serialized it: scheme "://" [userinfo "@"] host [":" port] path ["?" query] ["#" frag]
     scheme, _, rest = href.partition("://")
     if scheme not in WEB_SCHEMES:
@@ -323,6 +328,53 @@ def _canonicalize(url: str) -> CanonicalURL | None:
     if chost is not authority or cpath is not path or cquery is not query:
         href = f"{scheme}://{chost}{cpath}" + ("" if cquery is None else "?" + cquery)
     return CanonicalURL(href, scheme, chost, cpath, cquery, is_ip, query, other_paths)
+
+
+# Chromium reads one kind of host that WHATWG refuses as a host a resolver looks up. Its host
+# canonicalizer (url/url_canon_host.cc, DoIDNHost) unescapes the host, maps it with UTS 46, then
+# unescapes again what the mapping made ASCII ("if somebody does %00 as fullwidth, ICU will
+# convert this to ASCII"), and it unescapes inside an IPv6 literal: Chromium opens
+# http://x％65y.com/ (a fullwidth percent sign), http://x%EF%BC%8565y.com/ (the same, escaped)
+# and http://[2001:db8::%31]/. WHATWG forbids '%' in a mapped host and in an IPv6 literal.
+# The host is where Chromium's ParseServerInfo puts it: after the last '@' of the authority,
+# before a port after the last ']' (an IPv6 literal without one is all host).
+_AUTHORITY = re.compile(r"(https?:[/\\]*)([^/\\?#]*)(.*)", re.DOTALL | re.IGNORECASE)
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# What a resolver can look up (a host with '*' or ' ' Chromium opens, and no DNS name has).
+_RESOLVABLE = re.compile(r"[0-9a-z._-]+|\[[0-9a-f:.]+\]")
+
+
+def _chrome_reading(url: str) -> str | None:
+    """ada's serialization of `url` with the host Chromium reads in it, for a URL ada refused;
+    None unless that host is one a resolver can look up and the URL then parses."""
+    m = _AUTHORITY.fullmatch(url)
+    if m is None:
+        return None
+    start, authority, rest = m.groups()
+    userinfo, at, server = authority.rpartition("@")
+    bracket = server.rfind("]")
+    colon = server.rfind(":")
+    if colon > (bracket if bracket >= 0 or not server.startswith("[") else len(server)):
+        server, port = server[:colon], server[colon:]
+    else:
+        port = ""
+    if _NOT_AN_ESCAPE.search(server):
+        return None  # Chromium unescapes the host first, and fails on a '%' that is no escape
+    try:
+        name = unquote_to_bytes(server)
+        if b"%" in name:
+            return None  # ... or that an escape made ("%2565"): that is no host character
+        if not name.isascii() and b"\x00" not in name:  # (ada's IDNA stops at a NUL)
+            name = unquote_to_bytes(ada_url.idna.encode(name.decode("utf-8")))
+    except ValueError:  # a lone surrogate, not UTF-8
+        return None
+    host = name.decode("latin-1").lower()
+    if _RESOLVABLE.fullmatch(host) is None:
+        return None
+    try:
+        return ada_url.normalize_url(f"{start}{userinfo}{at}{host}{port}{rest}")
+    except ValueError:
+        return None
 
 
 def canonical_host(name: str) -> str | None:
