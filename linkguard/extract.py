@@ -95,6 +95,8 @@ _NOT_A = rf"[^\x00-\x9f\s{_LATIN}\u0370-\u03ff\u0400-\u04ff{_DOTS}\ud800-\udfff\
 _U1 = re.compile(_U)
 _ASCII_DOT_OR_DOTS = "." + _DOTS
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
+# An IPv6 literal, escapes and all: Chromium unescapes it (http://[2001:db8::%31]/, urls.py)
+_IP6 = r"\[(?=[^\]\s]{0,128}?(?::|%3[Aa]))(?:[0-9A-Fa-f.:]|%[0-9A-Fa-f]{2})++\]"
 
 _CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
@@ -104,7 +106,7 @@ _CANDIDATE = re.compile(
     # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
     rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
     rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
-    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:{_DOT}{_UL})*+)"
+    rf"(?P<shost>{_IP6}|{_UL}(?:{_DOT}{_UL})*+)"
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
     # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
@@ -127,7 +129,7 @@ _AL = _A.replace("_", "")
 _LENIENT = re.compile(
     r"(?<![0-9A-Za-z@$#\uff20\uff03])(?P<scheme>(?i:https?))(?P<sep>:[/\\]{1,16})"
     r"(?P<userinfo>(?=[^\s/\\?#]{1,256}@)[^\s/\\?#\"'<>()\[\]{}`\ud800-\udfff]{1,256}@)?"
-    rf"(?P<shost>\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|{_UL}(?:\.{_UL})*+)"
+    rf"(?P<shost>{_IP6}|{_UL}(?:\.{_UL})*+)"
     rf"|(?<![0-9A-Za-z@$#\uff20\uff03{_LATIN}\u0370-\u03ff\u0400-\u04ff])"
     r"(?<![^\W_]-)(?<!--)(?<![0-9A-Za-z]\.)(?!-)"
     rf"(?P<host>{_AL}++(?:(?:\.{_AL}++)++(?:\.{_U}++)?|\.{_U}++))"
