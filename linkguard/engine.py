@@ -175,7 +175,19 @@ class Engine:
             if trace is not None:
                 trace.append((depth, url, None))
             return [UrlVerdict(url, None, Action.ALLOW)]
-        return self._tree(url, c, depth, budget, trace)
+        return self._readings(url, c, depth, budget, trace)
+
+    def _readings(self, url: str, c: urls.CanonicalURL, depth: int,
+                  budget: list[int] | None = None, trace: list[_Node] | None = None
+                  ) -> list[UrlVerdict]:
+        """The URL's tree (_tree), and where Safari opens another host than the one WHATWG
+        reads (urls.webkit_reading: only IDN hosts), that URL's tree too, as one the link leads
+        to: it is reported after the others, and the link is as bad as it."""
+        verdicts = self._tree(url, c, depth, budget, trace)
+        if "xn--" in c.host and (safari := urls.webkit_reading(url)) is not None:
+            alt = self._check_tree(safari, depth + 1, budget, trace)
+            verdicts = [_escalated(verdicts[0], alt), *verdicts[1:], *alt]
+        return verdicts
 
     def _tree(self, url: str, c: urls.CanonicalURL, depth: int, budget: list[int] | None = None,
               trace: list[_Node] | None = None) -> list[UrlVerdict]:
@@ -211,8 +223,8 @@ class Engine:
         c = urls.canonicalize(url)
         if c is None:
             return UrlVerdict(url, None, Action.ALLOW)
-        if c.query:
-            return self._tree(url, c, 0)[0]
+        if c.query or "xn--" in c.host:
+            return self._readings(url, c, 0)[0]
         return self._decide(url, c.text, self._matcher.match(c))
 
     def check_text(self, text: str, urls: Iterable[str] = ()) -> TextVerdict:

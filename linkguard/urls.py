@@ -341,7 +341,7 @@ def _canonicalize(url: str) -> CanonicalURL | None:
 _AUTHORITY = re.compile(r"(https?:[/\\]*)([^/\\?#]*)(.*)", re.DOTALL | re.IGNORECASE)
 _NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # What a resolver can look up (a host with '*' or ' ' Chromium opens, and no DNS name has).
-_RESOLVABLE = re.compile(r"[0-9a-z._-]+|\[[0-9a-f:.]+\]")
+_RESOLVABLE = re.compile(r"[0-9a-z._-]*[0-9a-z][0-9a-z._-]*|\[[0-9a-f:.]+\]")
 
 
 def _chrome_reading(url: str) -> str | None:
@@ -375,6 +375,32 @@ def _chrome_reading(url: str) -> str | None:
         return ada_url.normalize_url(f"{start}{userinfo}{at}{host}{port}{rest}")
     except ValueError:
         return None
+
+
+# Safari's WebKit maps U+1E9E LATIN CAPITAL LETTER SHARP S to "ss" in a host, as UTS 46 did before
+# Unicode 15.1; WHATWG (ada), Chromium and Firefox now map it to "ß". So Safari opens
+# http://aẞets-login.com/ as assets-login.com, the others as xn--aets-login-... Of every code
+# point inside a label, it is the only one WebKit maps to another host (tests/test_chromium.py).
+_CAPITAL_SHARP_S = re.compile("\u1e9e|%[Ee]1%[Bb][Aa]%9[Ee]")
+
+
+def webkit_reading(url: str) -> str | None:
+    """The URL with its host as Safari reads it, where that differs from WHATWG's; else None.
+    A link to it leads to both hosts (Engine checks the two)."""
+    full = with_scheme(url.strip(_C0_SPACE).translate(_TAB_NEWLINE))
+    m = None if full is None else _AUTHORITY.fullmatch(full)
+    if m is None:
+        return None
+    start, authority, rest = m.groups()
+    userinfo, at, server = authority.rpartition("@")
+    if _CAPITAL_SHARP_S.search(server) is None:
+        return None
+    safari = f"{start}{userinfo}{at}{_CAPITAL_SHARP_S.sub('ss', server)}{rest}"
+    try:
+        ada_url.normalize_url(safari)  # (not read as Chromium reads it: Safari does not)
+    except ValueError:
+        return None
+    return safari
 
 
 def canonical_host(name: str) -> str | None:
