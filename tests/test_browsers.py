@@ -1,0 +1,147 @@
+"""Browser parity beyond WHATWG: every host Chromium, Firefox or WebKit (Safari) opens is checked.
+
+linkguard parses with ada (WHATWG); where ada refuses a URL, it reads the host as Chromium does
+(`urls._chrome_reading`), and where Safari opens another host than ada reads, it checks that one
+too (`urls.webkit_reading`, the Engine's readings). The table (tests/data/browser_hosts.tsv) runs
+everywhere. Where the browsers are installed (`.ci/run` installs them: tests/browsers.py), each
+column of the table is checked against its engine, and seeded sweeps compare every host each
+engine opens with the hosts linkguard checks, both ways.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+
+import ada_url
+import pytest
+
+from linkguard import urls
+from tests import browsers
+from tests.corpora import corpus_json, read_tsv
+
+TABLE = read_tsv("browser_hosts.tsv")
+# A host a resolver can look up: the engines also open hosts such as "x%20y.com", which no DNS
+# name is, so no list can name them.
+_RESOLVABLE = re.compile(r"[0-9a-z._-]*[0-9a-z][0-9a-z._-]*|\[[0-9a-f:.]+\]")
+
+
+def _resolvable(host: str | None) -> str | None:
+    return host if host is not None and _RESOLVABLE.fullmatch(host) else None
+
+
+def _as_matched(host: str) -> str | None:
+    """A host as linkguard matches it (root dot dropped, IPv4-mapped IPv6 as IPv4)."""
+    c = urls.canonicalize(f"http://{host}/")
+    return c.host if c else None
+
+
+def _read(url: str | None) -> str | None:
+    c = urls.canonicalize(url) if url is not None else None
+    return c.host if c else None
+
+
+def _checked(url: str) -> set[str]:
+    """Every host linkguard checks for a link to `url`: its canonical one, and Safari's."""
+    return {h for h in (_read(url), _read(urls.webkit_reading(url))) if h is not None}
+
+
+@pytest.mark.parametrize("row", TABLE, ids=lambda r: repr(r[0])[:50])
+def test_browser_hosts_table(row: list[str]) -> None:
+    url, *opened = row
+    assert _checked(url) == {_as_matched(h) for h in opened if h != "-"}
+
+
+def test_a_host_read_as_a_browser_reads_it_reads_back_as_itself() -> None:
+    for url, *_ in TABLE:
+        for reading in (url, urls.webkit_reading(url)):
+            c = urls.canonicalize(reading) if reading else None
+            if c is not None:
+                again = urls.canonicalize(c.text)
+                assert again is not None and again.text == c.text, url
+
+
+# ---- against the engines themselves ------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=browsers.ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[tuple[str, browsers.Run]]:
+    with browsers.engine(request.param) as run:
+        yield request.param, run
+
+
+def test_the_table_says_what_each_engine_says(engine: tuple[str, browsers.Run]) -> None:
+    name, run = engine
+    column = 1 + browsers.ENGINES.index(name)
+    said = [_resolvable(h) or "-" for h in browsers.hosts(run, [row[0] for row in TABLE])]
+    assert said == [row[column] for row in TABLE]
+
+
+def _crafted_urls(n: int, seed: int = 7) -> list[str]:
+    """Hosts made of the pieces the parsers read differently: percent signs (ASCII, fullwidth,
+    escaped), hex digits in both widths, dots, brackets, delimiters in both widths, letters of
+    other scripts and both sharp s, invisible characters."""
+    pieces = ["％", "%", "%EF%BC%85", "%ef%bc%85", "6", "5", "2", "E", "e", "Ｅ", "６", "５",
+              "２", "3", "1", "4", "A", "Ａ", "ｅ", "v", "i", "l", ".", "．", "。", "%2E", "％２Ｅ",
+              "com", "ｃｏｍ", "ü", "ß", "ẞ", "%E1%BA%9E", "\u00ad", "\u200b", "[", "]", "［",
+              "］", ":", "：", "@", "＠", "%40", "％４０", "%3A", "％３Ａ", "%5B", "%5D", "％５Ｂ",
+              "％５Ｄ", "0x", "０ｘ", "7f", "::", "db8", "2001", "%25", "％２５", "%00", "％００",
+              "-", "－", "_", "xn--", "/", "／", "%2F", "％２Ｆ", "\\", "＼", "?", "？", "#", "＃",
+              " ", "%20", "*"]
+    rnd = random.Random(seed)
+    out: set[str] = set()
+    while len(out) < n:
+        host = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 8)))
+        out.add(rnd.choice(["http://", "https://", "http:\\\\", "http:", "HTTP://u@"]) + host
+                + rnd.choice(["", "/", "/a", ":80/", ":８０/", "?q", "#f", ".com/", "%2Ecom/"]))
+    return sorted(out)
+
+
+def _corpus_urls() -> list[str]:
+    """Absolute http(s) inputs of the WHATWG URL tests, and the IDNA tests' names as hosts."""
+    whatwg = [c["input"] for c in corpus_json("whatwg-url/urltestdata.json")
+              if isinstance(c, dict) and c["input"].lower().startswith(("http://", "https://"))]
+    idna = [f"http://{c['input']}/x" for c in corpus_json("whatwg-url/IdnaTestV2.json")
+            if isinstance(c, dict) and c.get("input")]
+    return whatwg + idna
+
+
+def _ada_refuses(url: str) -> bool:
+    full = urls.with_scheme(url.strip(urls._C0_SPACE).translate(urls._TAB_NEWLINE))
+    try:
+        ada_url.normalize_url(full or "")
+    except ValueError:
+        return True
+    return False
+
+
+def test_every_host_an_engine_opens_is_checked(engine: tuple[str, browsers.Run]) -> None:
+    """Both ways: every host the engine opens that a resolver can look up is one linkguard
+    checks (else a listed host gets past); and a host that only the engine's own reading gives
+    (Chromium's where ada refuses, Safari's) is the host that engine opens (else linkguard
+    reads a link that no browser opens)."""
+    name, run = engine
+    inputs = _crafted_urls(20_000) + _corpus_urls()
+    opened = browsers.hosts(run, inputs)
+    assert sum(_resolvable(h) is not None for h in opened) > 2_000
+    missed, invented = [], []
+    for url, host in zip(inputs, opened, strict=True):
+        if _resolvable(host) and _as_matched(str(host)) not in _checked(url):
+            missed.append((url, host, _checked(url)))
+        own = (_read(url) if name == "chromium" and _ada_refuses(url) else
+               _read(urls.webkit_reading(url)) if name == "webkit" else None)
+        if own is not None and (host is None or own != _as_matched(host)):
+            invented.append((url, host, own))
+    assert missed == [] and invented == []
+
+
+def test_no_code_point_in_a_label_opens_a_host_that_is_not_checked(
+        engine: tuple[str, browsers.Run]) -> None:
+    """Every code point from U+0080 on, inside a label (http://ev<cp>il.com/): this found
+    U+1E9E, the one that WebKit maps to another host than the others do."""
+    _, run = engine
+    opened = browsers.code_point_hosts(run, "http://ev", "il.com/")
+    missed = [(hex(cp), host) for cp, host in opened.items() if _resolvable(host)
+              and _as_matched(str(host)) not in _checked(f"http://ev{chr(cp)}il.com/")]
+    assert sum(_resolvable(h) is not None for h in opened.values()) > 100_000
+    assert missed == []
