@@ -338,7 +338,8 @@ def _canonicalize(url: str) -> CanonicalURL | None:
 # and http://[2001:db8::%31]/. WHATWG forbids '%' in a mapped host and in an IPv6 literal.
 # The host is where Chromium's ParseServerInfo puts it: after the last '@' of the authority,
 # before a port after the last ']' (an IPv6 literal without one is all host).
-_AUTHORITY = re.compile(r"(https?:[/\\]*)([^/\\?#]*)(.*)", re.DOTALL | re.IGNORECASE)
+# (scheme, slashes and userinfo to the authority's last '@') (host and port) (the rest)
+_AUTHORITY = re.compile(r"(https?:[/\\]*(?:[^/\\?#]*@)?)([^/\\?#]*)(.*)", re.DOTALL | re.IGNORECASE)
 _NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # What a resolver can look up (a host with '*' or ' ' Chromium opens, and no DNS name has).
 _RESOLVABLE = re.compile(r"[0-9a-z._-]*[0-9a-z][0-9a-z._-]*|\[[0-9a-f:.]+\]")
@@ -350,8 +351,7 @@ def _chrome_reading(url: str) -> str | None:
     m = _AUTHORITY.fullmatch(url)
     if m is None:
         return None
-    start, authority, rest = m.groups()
-    userinfo, at, server = authority.rpartition("@")
+    head, server, rest = m.groups()
     bracket = server.rfind("]")
     colon = server.rfind(":")
     if colon > (bracket if bracket >= 0 or not server.startswith("[") else len(server)):
@@ -372,7 +372,7 @@ def _chrome_reading(url: str) -> str | None:
     if _RESOLVABLE.fullmatch(host) is None:
         return None
     try:
-        return ada_url.normalize_url(f"{start}{userinfo}{at}{host}{port}{rest}")
+        return ada_url.normalize_url(f"{head}{host}{port}{rest}")
     except ValueError:
         return None
 
@@ -391,11 +391,10 @@ def webkit_reading(url: str) -> str | None:
     m = None if full is None else _AUTHORITY.fullmatch(full)
     if m is None:
         return None
-    start, authority, rest = m.groups()
-    userinfo, at, server = authority.rpartition("@")
+    head, server, rest = m.groups()
     if _CAPITAL_SHARP_S.search(server) is None:
         return None
-    safari = f"{start}{userinfo}{at}{_CAPITAL_SHARP_S.sub('ss', server)}{rest}"
+    safari = f"{head}{_CAPITAL_SHARP_S.sub('ss', server)}{rest}"
     try:
         ada_url.normalize_url(safari)  # (not read as Chromium reads it: Safari does not)
     except ValueError:
