@@ -327,6 +327,9 @@ class Engine:
             node = self._explain_one(u, c, verdict)
             del path[depth:]
             if path:
+                if u == urls.webkit_reading(path[-1]["url"]):  # not in its query: _readings
+                    node["reading"] = ("the URL above as Safari opens it: WebKit maps U+1E9E "
+                                       "to \"ss\" in a host, the others to \"\u00df\"")
                 path[-1]["embedded"].append(node)
             path.append(node)
         return path[0]

@@ -165,6 +165,29 @@ def test_explain_follows_embedded_urls_as_far_as_a_check_does(engine: Engine) ->
         "matches"][0]["list"] == "demo-phishing"
 
 
+def test_a_host_safari_reads_otherwise_leads_to_both_hosts(tmp_path: Path) -> None:
+    """U+1E9E is "ss" to Safari (WebKit) and "ß" to ada, Chromium and Firefox: a link to
+    aẞets-login.com leads to assets-login.com on iOS, so it is checked there too. The reading
+    is reported after the link, with no span, and explain marks it."""
+    engine = Engine.from_manifest(_manifest(tmp_path, [
+        ("phish", "domains", "block", "true", "assets-login.com\n")]))
+    url = "http://a\u1e9eets-login.com/x"
+    v = engine.check_text(f"see {url} now")
+    assert [(link.verdict.url, link.start, link.verdict.action) for link in v.links] == [
+        (url, 4, Action.BLOCK), ("http://assets-login.com/x", None, Action.BLOCK)]
+    assert engine.sanitize(f"see {url} now").text == "see [link removed] now"
+    assert engine.check_url(url).canonical == "http://xn--aets-login-53a.com/x"
+    assert engine.check_url(url).action is Action.BLOCK
+    assert engine.check_url("http://a\u00dfets-login.com/x").action is Action.ALLOW  # ß: all
+    out = engine.explain(url)
+    assert out["matches"] == [] and out["verdict"]["verdict"] == "block"
+    [safari] = out["embedded"]
+    assert safari["url"] == "http://assets-login.com/x" and "reading" in safari
+    assert [m["entry"] for m in safari["matches"]] == ["assets-login.com"]
+    redirect = engine.explain("http://a.com/?u=http://assets-login.com/")["embedded"][0]
+    assert "reading" not in redirect
+
+
 @pytest.mark.parametrize(("levels", "action"), [(3, Action.BLOCK), (4, Action.FLAG)])
 def test_a_link_nested_deeper_than_a_check_follows_is_flagged(engine: Engine, levels: int,
                                                                action: Action) -> None:
