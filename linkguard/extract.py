@@ -95,8 +95,11 @@ _NOT_A = rf"[^\x00-\x9f\s{_LATIN}\u0370-\u03ff\u0400-\u04ff{_DOTS}\ud800-\udfff\
 _U1 = re.compile(_U)
 _ASCII_DOT_OR_DOTS = "." + _DOTS
 _UL = rf"(?:{_U}|%[0-9A-Fa-f]{{2}})++"  # WHATWG percent-decodes a host: http://%65vil.com
-# An IPv6 literal, escapes and all: Chromium unescapes it (http://[2001:db8::%31]/, urls.py)
-_IP6 = r"\[(?=[^\]\s]{0,128}?(?::|%3[Aa]))(?:[0-9A-Fa-f.:]|%[0-9A-Fa-f]{2})++\]"
+# An IPv6 literal, escapes and all, its brackets too: Chromium unescapes it
+# (http://[2001:db8::%31]/, http://%5B2001:db8::1]/; urls._chrome_reading)
+_IP6 = (r"(?:\[|%5[Bb])(?=[^\]\s]{0,128}?(?::|%3[Aa]))"
+        r"(?:[0-9A-Fa-f.:]|%(?!5[Dd])[0-9A-Fa-f]{2})++(?:\]|%5[Dd])")
+_IP6_RE = re.compile(_IP6)
 
 _CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
@@ -488,8 +491,8 @@ def _candidate(view: str, m: re.Match[str], lenient: bool = False
     hs, he = m.span(_SHOST if schemeful else _HOST)
     if he - hs > _MAX_HOST and not (schemeful and "%" in view[hs:he]):
         return None, 0, he  # (a percent-encoded host is decoded whole: it may shrink a lot)
-    host_end, resume = (he, -1) if view[hs] == "[" else \
-        _host_end(view, hs, he, schemeful, lenient)
+    ip6 = view[hs] == "[" or view[hs] == "%" and _IP6_RE.fullmatch(view, hs, he) is not None
+    host_end, resume = (he, -1) if ip6 else _host_end(view, hs, he, schemeful, lenient)
     if host_end < 0:
         # After a scheme, the host may hold a schemeless one: "http://-x。example.com".
         return None, 0, (m.start() + 1 if schemeful else resume)
