@@ -343,6 +343,9 @@ class Engine:
         if c is None:
             out["reason"] = "no browser would open this URL, so it is not a link"
             return out
+        if urls.whatwg_refuses(url):
+            out["reading"] = ("the WHATWG parser refuses this URL; Chromium opens it at this "
+                              "host (it unescapes a host again after mapping it)")
         keys = lookup_keys(c)
         out["keys"] = keys
         mask = self._matcher.match(c)

@@ -384,6 +384,17 @@ def _chrome_reading(url: str) -> str | None:
 _CAPITAL_SHARP_S = re.compile("\u1e9e|%[Ee]1%[Bb][Aa]%9[Ee]")
 
 
+def whatwg_refuses(url: str) -> bool:
+    """Whether ada (WHATWG) refuses the URL as canonicalize reads it; canonicalize may still
+    give it a host, Chromium's (explain says which reading it took)."""
+    full = with_scheme(url.strip(_C0_SPACE).translate(_TAB_NEWLINE))
+    try:
+        ada_url.normalize_url(full or "")
+    except ValueError:
+        return True
+    return False
+
+
 def webkit_reading(url: str) -> str | None:
     """The URL with its host as Safari reads it, where that differs from WHATWG's; else None.
     A link to it leads to both hosts (Engine checks the two)."""

@@ -14,7 +14,6 @@ import random
 import re
 from collections.abc import Iterator
 
-import ada_url
 import pytest
 
 from linkguard import extract, urls
@@ -116,15 +115,6 @@ def _corpus_urls() -> list[str]:
     return whatwg + idna
 
 
-def _ada_refuses(url: str) -> bool:
-    full = urls.with_scheme(url.strip(urls._C0_SPACE).translate(urls._TAB_NEWLINE))
-    try:
-        ada_url.normalize_url(full or "")
-    except ValueError:
-        return True
-    return False
-
-
 def test_every_host_an_engine_opens_is_checked(engine: tuple[str, browsers.Run]) -> None:
     """Both ways: every host the engine opens that a resolver can look up is one linkguard
     checks (else a listed host gets past); and a host that only the engine's own reading gives
@@ -138,7 +128,7 @@ def test_every_host_an_engine_opens_is_checked(engine: tuple[str, browsers.Run])
     for url, host in zip(inputs, opened, strict=True):
         if _resolvable(host) and _as_matched(str(host)) not in _checked(url):
             missed.append((url, host, _checked(url)))
-        own = (_read(url) if name == "chromium" and _ada_refuses(url) else
+        own = (_read(url) if name == "chromium" and urls.whatwg_refuses(url) else
                _read(urls.webkit_reading(url)) if name == "webkit" else None)
         if own is not None and (host is None or own != _as_matched(host)):
             invented.append((url, host, own))

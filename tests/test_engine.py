@@ -188,6 +188,13 @@ def test_a_host_safari_reads_otherwise_leads_to_both_hosts(tmp_path: Path) -> No
     assert "reading" not in redirect
 
 
+def test_explain_says_when_a_host_is_read_as_chromium_reads_it(engine: Engine) -> None:
+    out = engine.explain("http://phish.example％２Ｅcom/x")  # a fullwidth escape of '.'
+    assert out["canonical"] == "http://phish.example.com/x" and "Chromium" in out["reading"]
+    assert out["matches"][0]["entry"] == "phish.example.com"
+    assert "reading" not in engine.explain("http://phish.example.com/x")
+
+
 @pytest.mark.parametrize(("levels", "action"), [(3, Action.BLOCK), (4, Action.FLAG)])
 def test_a_link_nested_deeper_than_a_check_follows_is_flagged(engine: Engine, levels: int,
                                                                action: Action) -> None:
