@@ -163,7 +163,6 @@ _WHOLE_STOP = re.compile(r"[\"<`]")
 _WHOLE_STOP_OR_AT = re.compile(r"[\"<`@]")
 _TAG_STOP = re.compile(r"[\"<>`]")
 _TAG_STOP_OR_AT = re.compile(r"[\"<>`@]")
-_ASCII_SPACE = " \t\n\r\x0b\x0c"
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _AUTHORITY_OR_STOP = re.compile(r"[/\\?#<`]")
 
@@ -1058,24 +1057,27 @@ _TARGET = re.compile(r"(?i:https?:|www\.|[/\\]{2})")
 def _targets(text: str, attributes: bool) -> list[str]:
     """The URLs of the link destinations (inline, reference definitions, autolinks) and (if
     `attributes`) URL attribute values of the tags of `text`, decoded."""
-    values = []
+    values = []  # decoded: character references, and a destination's backslash escapes
     for hint, destination in (("](", _MD_DESTINATION), ("]:", _MD_REFERENCE)):
         if hint in text:  # group 1: <...>, group 2: bare
-            values += [_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2])
+            values += [html.unescape(_MD_ESCAPE.sub(r"\1", m[1] if m[1] is not None else m[2]))
                        for m in destination.finditer(text)]
     if "<" in text:
-        values += [m[1] for m in _AUTOLINK.finditer(text)]
+        values += [html.unescape(m[1]) for m in _AUTOLINK.finditer(text)]
     if attributes:
         for tag in _TAG.finditer(text):
             for m in _ATTRIBUTE.finditer(tag[0]):
-                value = m[3] if m[2] is not None else m[4]
-                if m[1].lower().startswith("srcset"):  # "url 1x, url 2x": the first word of each
+                value = html.unescape(m[3] if m[2] is not None else m[4])
+                name = m[1].lower()
+                if name.startswith("srcset"):  # "url 1x, url 2x": the first word of each
                     values += [c.split()[0] for c in value.split(",") if c.split()]
+                elif name.startswith("ping"):  # URLs separated by white space
+                    values += value.split()
                 else:
                     values.append(value)
     out = []
     for value in values:
-        url = _attribute_value(value.strip(_ASCII_SPACE))
+        url = _as_url(value)
         if _TARGET.match(url):
             out.append("https:" + url if url[0] in "/\\" else
                        "http://" + url if url[:4].lower() == "www." else url)
@@ -1107,8 +1109,14 @@ def _without_code_spans(text: str) -> str:
     return "".join(out)
 
 
-def _attribute_value(value: str) -> str:
-    return html.unescape(value).translate(_TAB_NEWLINE).replace(" ", "%20")
+def _as_url(value: str) -> str:
+    """A decoded destination or attribute value as a browser parses it as a URL (WHATWG basic
+    URL parser): C0 controls and spaces stripped from both ends (a value that starts
+    "\x01http://" opens), tabs and newlines dropped; a space left inside is %20."""
+    return value.strip(_C0_SPACE).translate(_TAB_NEWLINE).replace(" ", "%20")
+
+
+_C0_SPACE = "".join(map(chr, range(0x21)))
 
 
 _TAB_NEWLINE = {9: None, 10: None, 13: None}  # WHATWG drops them from anywhere in a URL

@@ -10,13 +10,16 @@ engine opens with the hosts linkguard checks, both ways.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
 
 import pytest
 
-from linkguard import extract, urls
+from linkguard import Action, Engine, extract, urls
 from tests import browsers
 from tests.corpora import corpus_json, read_tsv
 
@@ -133,6 +136,93 @@ def test_every_host_an_engine_opens_is_checked(engine: tuple[str, browsers.Run])
         if own is not None and (host is None or own != _as_matched(host)):
             invented.append((url, host, own))
     assert missed == [] and invented == []
+
+
+_URL_ATTRIBUTES = ("href", "src", "action", "formaction", "data", "poster", "cite", "background",
+                   "ping", "xlink:href", "srcset")
+# Each URL attribute of every element, as the engine's HTML parser gives it (character
+# references decoded), parsed as a URL against the page that shows the message.
+_JS_MARKUP_HOSTS = """(xs => JSON.stringify(xs.map(h => {
+  const out = [];
+  for (const el of new DOMParser().parseFromString(h, 'text/html').querySelectorAll('*'))
+    for (const a of el.attributes) {
+      const n = a.name.toLowerCase();
+      if (!NAMES.includes(n)) continue;
+      const vals = n === 'ping' ? a.value.split(/\\s+/) : n === 'srcset'
+        ? a.value.split(',').map(s => s.trim().split(/\\s+/)[0]) : [a.value];
+      for (const v of vals) {
+        try { const u = new URL(v, 'https://chat.example/');
+              if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.hostname) }
+        catch (e) {} } }
+  return out })))""".replace("NAMES", json.dumps(_URL_ATTRIBUTES))
+
+
+def _markup(n: int, seed: int = 11) -> list[str]:
+    """HTML a renderer may show: a URL attribute of a tag, its value written with character
+    references (numeric, named, without ';'), controls, spaces, backslashes, userinfo, quoted
+    three ways; to evil.com or, as near misses, good.com."""
+    tags = [("a", "href"), ("A", "HREF"), ("img", "src"), ("img", "srcset"), ("iframe", "src"),
+            ("form", "action"), ("button", "formaction"), ("object", "data"), ("video", "poster"),
+            ("blockquote", "cite"), ("a", "ping"), ("area", "href"), ("embed", "src"),
+            ("base", "href"), ("table", "background"), ("svg><a", "xlink:href")]
+    refs = {":": ["&#58;", "&#x3a;", "&colon;", "&#0058;", "&#58"], "/": ["&#47;", "&sol;", "&#x2f;"],
+            ".": ["&#46;", "&period;", "&#x2E;", "&#46"], "e": ["&#101;", "&#x65;", "&#101"],
+            "h": ["&#104;", "&#x68"], "o": ["&#111;", "&#x6F;"]}
+    shapes = ["http://{}/x", "https://{}", "//{}/x", "\\\\{}/x", "/\\{}/x", "http:{}/x",
+              "http:\\\\{}", "HTTP://{}", " http://{}", "\thttp://{}", "http://user@{}/x",
+              "http://good.example@{}/", "\x01http://{}", "\u00a0http://{}"]
+    rnd = random.Random(seed)
+    out = set()
+    while len(out) < n:
+        host = rnd.choice(["evil.com", "EVIL.com", "www.evil.com", "good.com", "evil.com.good.com"])
+        value = rnd.choice(shapes).format(host)
+        value = "".join(rnd.choice(refs[c]) if c in refs and rnd.random() < 0.3 else c
+                        for c in value)
+        if rnd.random() < 0.2:
+            i = rnd.randrange(len(value))
+            value = value[:i] + rnd.choice(["&Tab;", "&NewLine;", "&#9;", "&#10;", "&#13;",
+                                            "&#0;", "&shy;", "&#8203;"]) + value[i:]
+        tag, attr = rnd.choice(tags)
+        quote = rnd.choice(['"', "'", ""])
+        if not quote and any(c in value for c in " \t\n\x01\u00a0>"):
+            quote = '"'
+        if attr == "srcset" and rnd.random() < 0.5:
+            value = f"http://good.example/a.png 1x, {value} 2x"
+        out.add(rnd.choice(["", "see ", "<p>", "[x](y) "]) + f"<{tag}"
+                + rnd.choice(["", ' class="c"', " title=x"]) + rnd.choice([" ", "\n", "/"])
+                + attr + rnd.choice(["=", " = "]) + f"{quote}{value}{quote}>x</a>")
+    return sorted(out)
+
+
+def _plain(html: str) -> str:
+    """The text decoded, without white space, controls or invisible characters (linkguard drops
+    them from a host on purpose: README, "Bypass sweeps")."""
+    return re.sub(r"[\s\x00-\x20\u00ad\u200b]", "", unescape(html)).lower()
+
+
+def test_every_url_an_engine_finds_in_markup_is_checked(
+        engine: tuple[str, browsers.Run], tmp_path: Path) -> None:
+    """The rendering service's case: a message shown as HTML. Every http(s) URL that the
+    engine's HTML parser puts in a URL attribute, to a listed host, blocks the message; one
+    to good.com only, with no "evil" in the text even once its references are decoded and its
+    white space and invisible characters dropped, does not. (Where the text holds an evil.com the parser does not open,
+    in `<a title=x/href=//evil.com>` or `//evil.com.good.c&#10;om`, it is blocked: such a
+    message is no accident.)"""
+    _, run = engine
+    (tmp_path / "bad.txt").write_text("evil.com\n")
+    (tmp_path / "lists.toml").write_text('[[list]]\nname = "bad"\npath = "bad.txt"\n'
+                                         'format = "domains"\naction = "block"\n')
+    check = Engine.from_manifest(tmp_path / "lists.toml").check_text
+    snippets = _markup(10_000)
+    found: list[list[str]] = []
+    for i in range(0, len(snippets), 2000):
+        found += json.loads(run(f"{_JS_MARKUP_HOSTS}({json.dumps(snippets[i:i + 2000])})"))
+    listed = [any(h == "evil.com" or h.endswith(".evil.com") for h in hosts) for hosts in found]
+    assert sum(listed) > 3_000
+    wrong = [(s, hosts, check(s).action) for s, hosts, bad in zip(snippets, found, listed,
+                                                                   strict=True)
+             if (check(s).action is Action.BLOCK) != bad and (bad or "evil" not in _plain(s))]
+    assert wrong == []
 
 
 def test_no_code_point_in_a_label_opens_a_host_that_is_not_checked(
