@@ -995,7 +995,8 @@ def whole_budget(text: str) -> int:
 
 # What a Markdown or HTML renderer decodes in a link before a browser sees it: character
 # references (&#46; &period;), CommonMark backslash escapes (evil\.com), and in an attribute
-# value (quoted or not) or a <...> link destination, tabs and newlines (dropped) and spaces (%20).
+# value (quoted or not) or a <...> link destination, C0 controls and spaces at either end
+# (stripped), tabs and newlines (dropped) and spaces inside (%20).
 # Not inside a code span: CommonMark decodes nothing there, and makes no link.
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
