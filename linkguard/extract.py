@@ -1027,6 +1027,9 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     attributes = ("<" in text and "=" in text
                   and _URL_ATTRIBUTE_HINT.search(text.lower()) is not None)
     targets = _targets(text, attributes)
+    if "<" in text and ("\\" in text or "&" in text) and _STYLE_HINT.search(text):  # CSS escapes
+        targets += [u for css in _css_texts(text) if (d := _css_unescape(css)) != css
+                    for c in find_links(d) for u in (c.url, c.whole) if u is not None]
     decoded = text
     if "`" in decoded:
         decoded = _without_code_spans(decoded)
@@ -1083,6 +1086,32 @@ def _targets(text: str, attributes: bool) -> list[str]:
             out.append("https:" + url if url[0] in "/\\" else
                        "http://" + url if url[:4].lower() == "www." else url)
     return out
+
+
+# CSS in a style attribute or a <style> element: a url() or an @import string may hold CSS
+# escapes (CSS Syntax 4.3.7: a backslash, 1-6 hex digits and one white space; or a backslash and
+# any other character; an escaped newline is nothing), which the browser decodes before it
+# loads the URL: url(//evil\2e com/x) is //evil.com/x. The CSS is decoded whole and read for
+# links. A <style> element's text is raw (no character references); an attribute's is not.
+_STYLE_HINT = re.compile("(?i)style")
+_STYLE = re.compile(r"""<style\b[^>]*>(.*?)(?:</style\s*>|$)"""
+                    r"""|(?<![\w:-])style\s*=\s*(?:(["'])(.*?)\2|([^\s>]+))""",
+                    re.IGNORECASE | re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[ \t\n\r\x0c]?|(\n)|(.))", re.DOTALL)
+
+
+def _css_texts(text: str) -> list[str]:
+    return [m[1] if m[1] is not None else html.unescape(m[3] if m[2] is not None else m[4])
+            for m in _STYLE.finditer(text)]
+
+
+def _css_unescape(css: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m[1] is None:
+            return "" if m[2] else m[3]
+        cp = int(m[1], 16)
+        return "\ufffd" if cp == 0 or 0xD800 <= cp <= 0xDFFF or cp > 0x10FFFF else chr(cp)
+    return _CSS_ESCAPE.sub(one, css)
 
 
 def _without_code_spans(text: str) -> str:

@@ -225,6 +225,85 @@ def test_every_url_an_engine_finds_in_markup_is_checked(
     assert wrong == []
 
 
+# Every url() of the CSS in a style attribute or a <style> element, as the engine's CSS parser
+# serializes it (escapes decoded; url("...") with '"' and '\' escaped), against the page.
+_JS_CSS_HOSTS = r"""(xs => JSON.stringify(xs.map(h => {
+  const d = new DOMParser().parseFromString(h, 'text/html');
+  let css = [...d.querySelectorAll('[style]')].map(el => el.style.cssText).join(' ');
+  for (const st of d.querySelectorAll('style'))
+    if (st.sheet) css += [...st.sheet.cssRules].map(r => r.cssText).join(' ');
+  const out = [];
+  for (const m of css.matchAll(/url\("((?:[^"\\]|\\.)*)"\)/g)) {
+    const v = m[1].replace(/\\([0-9a-fA-F]{1,6}) ?|\\(.)/g,
+                           (_, hex, c) => hex ? String.fromCodePoint(parseInt(hex, 16)) : c);
+    try { const u = new URL(v, 'https://chat.example/');
+          if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.hostname) }
+    catch (e) {} }
+  return out })))"""
+
+
+def _css(n: int, seed: int = 13) -> list[str]:
+    """CSS that loads a URL, in a style attribute or a <style> element, the URL written with CSS
+    escapes (hex, with or without the space after, zero-padded; a backslash before a
+    character), perhaps with HTML references in an attribute; to evil.com or good.com."""
+    rnd = random.Random(seed)
+
+    def escaped(url: str, attribute: bool) -> str:
+        out = ""
+        for c in url:
+            r = rnd.random()
+            if r < 0.15:
+                out += "\\" + rnd.choice([f"{ord(c):x} ", f"{ord(c):X} ", f"{ord(c):06x}",
+                                          f"{ord(c):x}" + rnd.choice(["\t", "\n"])])
+            elif r < 0.22 and not c.isalnum():
+                out += "\\" + c
+            elif attribute and r < 0.26:
+                out += f"&#{ord(c)};"
+            else:
+                out += c
+        return out.replace("\\", "&#92;") if attribute and rnd.random() < 0.2 else out
+
+    out: set[str] = set()
+    while len(out) < n:
+        url = rnd.choice(["//{}/x.png", "http://{}/x", "https://www.{}/x.png", "HTTP://{}"]).format(
+            rnd.choice(["evil.com", "EVIL.com", "good.com"]))
+        attribute = rnd.random() < 0.6
+        value = escaped(url, attribute)
+        q = rnd.choice(["", "'", '"'] if not attribute else ["", "'"])
+        rule = rnd.choice([f"background:url({q}{value}{q})", f"background-image:url({q}{value}{q})",
+                           f"list-style:url({q}{value}{q})", f"cursor:url({q}{value}{q}),auto",
+                           f"background:image-set('{value}' 1x)"])
+        if attribute:
+            out.add(f'<div style="{rule}">x</div>')
+        else:
+            out.add(rnd.choice([f"<style>p{{{rule}}}</style>",
+                                f"<style>@import \"{value}\";</style>",
+                                f"<style>@import url({q}{value}{q});</style>"]))
+    return sorted(out)
+
+
+def test_every_url_an_engine_loads_from_css_is_checked(
+        engine: tuple[str, browsers.Run], tmp_path: Path) -> None:
+    """A message's CSS may load an image from a listed host (a CSAM image shown in the chat),
+    its URL written with CSS escapes: url(//evil\\2e com/x). Every url() the engine's CSS parser
+    reads to a listed host blocks the message; one to good.com only does not."""
+    _, run = engine
+    (tmp_path / "bad.txt").write_text("evil.com\n")
+    (tmp_path / "lists.toml").write_text('[[list]]\nname = "bad"\npath = "bad.txt"\n'
+                                         'format = "domains"\naction = "block"\n')
+    check = Engine.from_manifest(tmp_path / "lists.toml").check_text
+    snippets = _css(4_000)
+    found: list[list[str]] = []
+    for i in range(0, len(snippets), 2000):
+        found += json.loads(run(f"{_JS_CSS_HOSTS}({json.dumps(snippets[i:i + 2000])})"))
+    listed = [any(h == "evil.com" or h.endswith(".evil.com") for h in hosts) for hosts in found]
+    assert sum(listed) > 1_500 and sum(1 for hosts in found if hosts) > 3_000
+    wrong = [(s, hosts, check(s).action) for s, hosts, bad in zip(snippets, found, listed,
+                                                                   strict=True)
+             if (check(s).action is Action.BLOCK) != bad and (bad or "good.com" in _plain(s))]
+    assert wrong == []
+
+
 def test_no_code_point_in_a_label_opens_a_host_that_is_not_checked(
         engine: tuple[str, browsers.Run]) -> None:
     """Every code point from U+0080 on, inside a label (http://ev<cp>il.com/): this found
