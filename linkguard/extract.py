@@ -1010,7 +1010,7 @@ _URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text l
 _BACKTICKS = re.compile(r"`+")
 
 
-def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
+def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0) -> list[str]:
     """Links a Markdown or HTML renderer would make that are not in `find_links(text)`:
     `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href=http://ev&#10;il.com/>`,
     `[x](<http://good.com @evil.com>)`: the links in the text as the renderer decodes it (each
@@ -1019,7 +1019,7 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     evil.com). They have no span in the text (what a renderer shows is not what was typed); a
     message that holds one is judged by it all the same. `found`: find_links(text), when the
     caller has it. Substring tests keep a message without markup at a fraction of a
-    microsecond."""
+    microsecond. An iframe's srcdoc is read as a message of its own (`depth` levels in)."""
     if not isinstance(text, str):
         return []
     # Destinations and attribute values from the text as it is: which backtick opens a code
@@ -1030,6 +1030,11 @@ def markup_links(text: str, found: list[Candidate] | None = None) -> list[str]:
     if "<" in text and ("\\" in text or "&" in text) and _STYLE_HINT.search(text):  # CSS escapes
         targets += [u for css in _css_texts(text) if (d := _css_unescape(css)) != css
                     for c in find_links(d) for u in (c.url, c.whole) if u is not None]
+    if "<" in text and depth < _MAX_SRCDOC_DEPTH and _SRCDOC_HINT.search(text):
+        for m in _SRCDOC.finditer(text):
+            inner = html.unescape(m[2] if m[1] is not None else m[3])
+            targets += [u for c in find_links(inner) for u in (c.url, c.whole) if u is not None]
+            targets += markup_links(inner, depth=depth + 1)
     decoded = text
     if "`" in decoded:
         decoded = _without_code_spans(decoded)
@@ -1087,6 +1092,15 @@ def _targets(text: str, attributes: bool) -> list[str]:
                        "http://" + url if url[:4].lower() == "www." else url)
     return out
 
+
+# An iframe's srcdoc is a document of its own: the browser decodes the attribute, then parses
+# the value as HTML, so what it holds is decoded twice (<iframe srcdoc="<a
+# href=&amp;#104;ttp://evil.com>">), and a srcdoc in it three times. Read like a message, to
+# this depth.
+_MAX_SRCDOC_DEPTH = 3
+_SRCDOC_HINT = re.compile("(?i)srcdoc")
+_SRCDOC = re.compile(r"""(?<![\w:-])srcdoc\s*=\s*(?:(["'])(.*?)\1|([^\s>]+))""",
+                     re.IGNORECASE | re.DOTALL)
 
 # CSS in a style attribute or a <style> element: a url() or an @import string may hold CSS
 # escapes (CSS Syntax 4.3.7: a backslash, 1-6 hex digits and one white space; or a backslash and

@@ -141,26 +141,32 @@ def test_every_host_an_engine_opens_is_checked(engine: tuple[str, browsers.Run])
 _URL_ATTRIBUTES = ("href", "src", "action", "formaction", "data", "poster", "cite", "background",
                    "ping", "xlink:href", "srcset")
 # Each URL attribute of every element, as the engine's HTML parser gives it (character
-# references decoded), parsed as a URL against the page that shows the message.
+# references decoded), parsed as a URL against the page that shows the message; and the same
+# in the document of an iframe's srcdoc, three levels in.
 _JS_MARKUP_HOSTS = """(xs => JSON.stringify(xs.map(h => {
   const out = [];
-  for (const el of new DOMParser().parseFromString(h, 'text/html').querySelectorAll('*'))
-    for (const a of el.attributes) {
-      const n = a.name.toLowerCase();
-      if (!NAMES.includes(n)) continue;
-      const vals = n === 'ping' ? a.value.split(/\\s+/) : n === 'srcset'
-        ? a.value.split(',').map(s => s.trim().split(/\\s+/)[0]) : [a.value];
-      for (const v of vals) {
-        try { const u = new URL(v, 'https://chat.example/');
-              if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.hostname) }
-        catch (e) {} } }
+  const walk = (html, depth) => {
+    for (const el of new DOMParser().parseFromString(html, 'text/html').querySelectorAll('*')) {
+      for (const a of el.attributes) {
+        const n = a.name.toLowerCase();
+        if (!NAMES.includes(n)) continue;
+        const vals = n === 'ping' ? a.value.split(/\\s+/) : n === 'srcset'
+          ? a.value.split(',').map(s => s.trim().split(/\\s+/)[0]) : [a.value];
+        for (const v of vals) {
+          try { const u = new URL(v, 'https://chat.example/');
+                if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.hostname) }
+          catch (e) {} } }
+      if (depth < 3 && el.localName === 'iframe' && el.hasAttribute('srcdoc'))
+        walk(el.getAttribute('srcdoc'), depth + 1) } };
+  walk(h, 0);
   return out })))""".replace("NAMES", json.dumps(_URL_ATTRIBUTES))
 
 
 def _markup(n: int, seed: int = 11) -> list[str]:
     """HTML a renderer may show: a URL attribute of a tag, its value written with character
     references (numeric, named, without ';'), controls, spaces, backslashes, userinfo, quoted
-    three ways; to evil.com or, as near misses, good.com."""
+    three ways, perhaps in an iframe's srcdoc, or in one in another's; to evil.com or, as near
+    misses, good.com."""
     tags = [("a", "href"), ("A", "HREF"), ("img", "src"), ("img", "srcset"), ("iframe", "src"),
             ("form", "action"), ("button", "formaction"), ("object", "data"), ("video", "poster"),
             ("blockquote", "cite"), ("a", "ping"), ("area", "href"), ("embed", "src"),
@@ -188,16 +194,22 @@ def _markup(n: int, seed: int = 11) -> list[str]:
             quote = '"'
         if attr == "srcset" and rnd.random() < 0.5:
             value = f"http://good.example/a.png 1x, {value} 2x"
-        out.add(rnd.choice(["", "see ", "<p>", "[x](y) "]) + f"<{tag}"
-                + rnd.choice(["", ' class="c"', " title=x"]) + rnd.choice([" ", "\n", "/"])
-                + attr + rnd.choice(["=", " = "]) + f"{quote}{value}{quote}>x</a>")
+        html = (f"<{tag}" + rnd.choice(["", ' class="c"', " title=x"])
+                + rnd.choice([" ", "\n", "/"]) + attr + rnd.choice(["=", " = "])
+                + f"{quote}{value}{quote}>x</a>")
+        for _ in range(rnd.choice([0, 0, 0, 1, 1, 2])):  # inside an iframe's srcdoc
+            html = '<iframe srcdoc="' + html.replace("&", "&amp;").replace('"', "&quot;") + '">'
+        out.add(rnd.choice(["", "see ", "<p>", "[x](y) "]) + html)
     return sorted(out)
 
 
 def _plain(html: str) -> str:
-    """The text decoded, without white space, controls or invisible characters (linkguard drops
-    them from a host on purpose: README, "Bypass sweeps")."""
-    return re.sub(r"[\s\x00-\x20\u00ad\u200b]", "", unescape(html)).lower()
+    """The text decoded (as often as a srcdoc in a srcdoc is), without white space, controls or
+    invisible characters (linkguard drops them from a host on purpose: README, "Bypass
+    sweeps")."""
+    for _ in range(4):
+        html = unescape(html)
+    return re.sub(r"[\s\x00-\x20\u00ad\u200b]", "", html).lower()
 
 
 def test_every_url_an_engine_finds_in_markup_is_checked(
