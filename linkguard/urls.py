@@ -286,11 +286,18 @@ def canonicalize(url: str) -> CanonicalURL | None:
     return _canonicalize(url)
 
 
-def _canonicalize(url: str) -> CanonicalURL | None:
+def _full(url: str) -> str | None:
+    """The URL as the parser is given it: C0 controls and spaces stripped from both ends, tabs
+    and newlines dropped (WHATWG removes them anywhere, even inside the scheme), "http://" in
+    front of a URL without a scheme; None for another scheme, or nothing."""
     s = url.strip(_C0_SPACE)
     if "\t" in s or "\n" in s or "\r" in s:
-        s = s.translate(_TAB_NEWLINE)  # WHATWG removes them anywhere, even inside the scheme
-    full = with_scheme(s) if s else None
+        s = s.translate(_TAB_NEWLINE)
+    return with_scheme(s) if s else None
+
+
+def _canonicalize(url: str) -> CanonicalURL | None:
+    full = _full(url)
     if full is None:
         return None
     try:
@@ -377,28 +384,27 @@ def _chrome_reading(url: str) -> str | None:
         return None
 
 
-# Safari's WebKit maps U+1E9E LATIN CAPITAL LETTER SHARP S to "ss" in a host, as UTS 46 did before
-# Unicode 15.1; WHATWG (ada), Chromium and Firefox now map it to "ß". So Safari opens
-# http://aẞets-login.com/ as assets-login.com, the others as xn--aets-login-... Of every code
-# point inside a label, it is the only one WebKit maps to another host (tests/test_chromium.py).
-_CAPITAL_SHARP_S = re.compile("\u1e9e|%[Ee]1%[Bb][Aa]%9[Ee]")
-
-
 def whatwg_refuses(url: str) -> bool:
     """Whether ada (WHATWG) refuses the URL as canonicalize reads it; canonicalize may still
     give it a host, Chromium's (explain says which reading it took)."""
-    full = with_scheme(url.strip(_C0_SPACE).translate(_TAB_NEWLINE))
     try:
-        ada_url.normalize_url(full or "")
+        ada_url.normalize_url(_full(url) or "")
     except ValueError:
         return True
     return False
 
 
+# Safari's WebKit maps U+1E9E LATIN CAPITAL LETTER SHARP S to "ss" in a host, as UTS 46 did before
+# Unicode 15.1; WHATWG (ada), Chromium and Firefox now map it to "ß". So Safari opens
+# http://aẞets-login.com/ as assets-login.com, the others as xn--aets-login-... Of every code
+# point inside a label, it is the only one WebKit maps to another host (tests/test_browsers.py).
+_CAPITAL_SHARP_S = re.compile("\u1e9e|%[Ee]1%[Bb][Aa]%9[Ee]")
+
+
 def webkit_reading(url: str) -> str | None:
     """The URL with its host as Safari reads it, where that differs from WHATWG's; else None.
     A link to it leads to both hosts (Engine checks the two)."""
-    full = with_scheme(url.strip(_C0_SPACE).translate(_TAB_NEWLINE))
+    full = _full(url)
     m = None if full is None else _AUTHORITY.fullmatch(full)
     if m is None:
         return None
