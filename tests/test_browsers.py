@@ -5,7 +5,9 @@ linkguard parses with ada (WHATWG); where ada refuses a URL, it reads the host a
 too (`urls.webkit_reading`, the Engine's readings). The table (tests/data/browser_hosts.tsv) runs
 everywhere. Where the browsers are installed (`.ci/run` installs them: tests/browsers.py), each
 column of the table is checked against its engine, and seeded sweeps compare every host each
-engine opens with the hosts linkguard checks, both ways.
+engine opens with the hosts linkguard checks, both ways: for URLs, for every code point in a
+label, and for a message's markup (URL attributes, srcdoc documents, CSS), as the engine's own
+HTML and CSS parsers read it.
 """
 
 from __future__ import annotations
