@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,7 +181,7 @@ def _markup(n: int, seed: int = 11) -> list[str]:
               "http:\\\\{}", "HTTP://{}", " http://{}", "\thttp://{}", "http://user@{}/x",
               "http://good.example@{}/", "\x01http://{}", "\u00a0http://{}"]
     rnd = random.Random(seed)
-    out = set()
+    out: set[str] = set()
     while len(out) < n:
         host = rnd.choice(["evil.com", "EVIL.com", "www.evil.com", "good.com", "evil.com.good.com"])
         value = rnd.choice(shapes).format(host)
@@ -222,21 +223,28 @@ def test_every_url_an_engine_finds_in_markup_is_checked(
     white space and invisible characters dropped, does not. (Where the text holds an evil.com the parser does not open,
     in `<a title=x/href=//evil.com>` or `//evil.com.good.c&#10;om`, it is blocked: such a
     message is no accident.)"""
-    _, run = engine
+    listed, wrong = _verdicts(engine[1], _JS_MARKUP_HOSTS, _markup(10_000), tmp_path,
+                              lambda s: "evil" not in _plain(s))
+    assert listed > 3_000 and wrong == []
+
+
+def _verdicts(run: browsers.Run, js: str, snippets: list[str], tmp_path: Path,
+              near_miss: Callable[[str], bool]) -> tuple[int, list[Any]]:
+    """How many snippets the engine reads as loading from evil.com (`js` gives the hosts of
+    each), and the verdicts that disagree: such a snippet not blocked, or a `near_miss` one
+    (the engine reads no evil.com in it) blocked."""
     (tmp_path / "bad.txt").write_text("evil.com\n")
     (tmp_path / "lists.toml").write_text('[[list]]\nname = "bad"\npath = "bad.txt"\n'
                                          'format = "domains"\naction = "block"\n')
     check = Engine.from_manifest(tmp_path / "lists.toml").check_text
-    snippets = _markup(10_000)
     found: list[list[str]] = []
     for i in range(0, len(snippets), 2000):
-        found += json.loads(run(f"{_JS_MARKUP_HOSTS}({json.dumps(snippets[i:i + 2000])})"))
+        found += json.loads(run(f"{js}({json.dumps(snippets[i:i + 2000])})"))
     listed = [any(h == "evil.com" or h.endswith(".evil.com") for h in hosts) for hosts in found]
-    assert sum(listed) > 3_000
-    wrong = [(s, hosts, check(s).action) for s, hosts, bad in zip(snippets, found, listed,
-                                                                   strict=True)
-             if (check(s).action is Action.BLOCK) != bad and (bad or "evil" not in _plain(s))]
-    assert wrong == []
+    wrong = [(s, hosts, check(s).action)
+             for s, hosts, bad in zip(snippets, found, listed, strict=True)
+             if (check(s).action is Action.BLOCK) != bad and (bad or near_miss(s))]
+    return sum(listed), wrong
 
 
 # Every url() of the CSS in a style attribute or a <style> element, as the engine's CSS parser
@@ -301,21 +309,9 @@ def test_every_url_an_engine_loads_from_css_is_checked(
     """A message's CSS may load an image from a listed host (a CSAM image shown in the chat),
     its URL written with CSS escapes: url(//evil\\2e com/x). Every url() the engine's CSS parser
     reads to a listed host blocks the message; one to good.com only does not."""
-    _, run = engine
-    (tmp_path / "bad.txt").write_text("evil.com\n")
-    (tmp_path / "lists.toml").write_text('[[list]]\nname = "bad"\npath = "bad.txt"\n'
-                                         'format = "domains"\naction = "block"\n')
-    check = Engine.from_manifest(tmp_path / "lists.toml").check_text
-    snippets = _css(4_000)
-    found: list[list[str]] = []
-    for i in range(0, len(snippets), 2000):
-        found += json.loads(run(f"{_JS_CSS_HOSTS}({json.dumps(snippets[i:i + 2000])})"))
-    listed = [any(h == "evil.com" or h.endswith(".evil.com") for h in hosts) for hosts in found]
-    assert sum(listed) > 1_500 and sum(1 for hosts in found if hosts) > 3_000
-    wrong = [(s, hosts, check(s).action) for s, hosts, bad in zip(snippets, found, listed,
-                                                                   strict=True)
-             if (check(s).action is Action.BLOCK) != bad and (bad or "good.com" in _plain(s))]
-    assert wrong == []
+    listed, wrong = _verdicts(engine[1], _JS_CSS_HOSTS, _css(4_000), tmp_path,
+                              lambda s: "good.com" in _plain(s))
+    assert listed > 1_500 and wrong == []
 
 
 def test_no_code_point_in_a_label_opens_a_host_that_is_not_checked(
