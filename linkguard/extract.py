@@ -1040,13 +1040,20 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
         decoded = _without_code_spans(decoded)
     if "\\" in decoded and _MD_ESCAPE.search(decoded):
         decoded = _MD_ESCAPE.sub(r"\1", decoded)
+    href = None
     if "&" in decoded and _ENTITY.search(decoded):
+        # A renderer may also copy a link's text, references and all, into its href (marked's
+        # GFM autolinks: <www.evil.c&NewLine;om>), and the browser then decodes them and drops
+        # the tabs and newlines they make: that reading too, where it differs.
+        href = _ENTITY.sub(lambda m: html.unescape(m[0]).translate(_TAB_NEWLINE), decoded)
         decoded = _ENTITY.sub(lambda m: html.unescape(m[0]), decoded)
     if decoded == text and not targets:
         return []
     seen = {c.url for c in (find_links(text) if found is None else found)}
     out = [] if decoded == text else [
         u for c in find_links(decoded) for u in (c.url, c.whole) if u is not None]
+    if href is not None and href != decoded:
+        out += [u for c in find_links(href) for u in (c.url, c.whole) if u is not None]
     return list(dict.fromkeys(u for u in (*out, *targets) if u not in seen))
 
 
