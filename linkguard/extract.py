@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import functools
 import html
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -1030,6 +1031,11 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
     if "<" in text and ("\\" in text or "&" in text) and _STYLE_HINT.search(text):  # CSS escapes
         targets += [u for css in _css_texts(text) if (d := _css_unescape(css)) != css
                     for c in find_links(d) for u in (c.url, c.whole) if u is not None]
+    if "//" in text and "@" in text:
+        targets += ["https://" + m[1] for m in _RELATIVE_USERINFO.finditer(text)]
+    if "/" in text and _WWW_AFTER_SLASH.search(text):
+        found = find_links(text) if found is None else found
+        targets += [c.url for c in find_links(" ".join(_outside(text, found)))]
     if "<" in text and depth < _MAX_SRCDOC_DEPTH and _SRCDOC_HINT.search(text):
         for m in _SRCDOC.finditer(text):
             inner = html.unescape(m[2] if m[1] is not None else m[3])
@@ -1097,6 +1103,32 @@ def _targets(text: str, attributes: bool) -> list[str]:
         if _TARGET.match(url):
             out.append("https:" + url if url[0] in "/\\" else
                        "http://" + url if url[:4].lower() == "www." else url)
+    return out
+
+
+# linkify-it (markdown-it's linkifier) links a protocol-relative URL with userinfo after a
+# space or any punctuation but '_', ':' and '/': `x;//user@evil.com/x` is //user@evil.com/x,
+# which the browser opens at evil.com (twitter-text reads an e-mail address there, no link).
+_RELATIVE_USERINFO = re.compile(r"//(?<![\w:/]//)([^\s@/\\\[\]()]{1,256}@[^\s<>\"'`]+)")
+
+# marked (a GFM renderer) links "www." after anything, '/' too, where the GFM spec and the
+# other linkifiers do not: `ttps://www.evil.com`, `a/www.evil.com` are links to it. Not
+# inside a link found in the text (`https://good.com/www.evil.com` is good.com's path).
+# (The common "http(s)://www." is a link already, and not looked at again.)
+_WWW_AFTER_SLASH = re.compile(r"/(?<!https://)(?<!http://)(www\.[^\s<>\"'`]+)", re.IGNORECASE)
+
+def _outside(text: str, found: list[Candidate]) -> list[str]:
+    """The "www." that follow a '/' outside the links found in `text`, each to its token's end
+    (at most MAX_CANDIDATES of them; the links are in order of their starts)."""
+    starts = [c.start for c in found]
+    ends = list(itertools.accumulate((c.end for c in found), max))
+    out = []
+    for m in _WWW_AFTER_SLASH.finditer(text):
+        i = bisect.bisect_right(starts, m.start(1)) - 1
+        if i < 0 or ends[i] <= m.start(1):
+            out.append(m[1])
+            if len(out) >= MAX_CANDIDATES:
+                break
     return out
 
 
