@@ -1030,7 +1030,7 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
     targets = _targets(text, attributes)
     if "<" in text and ("\\" in text or "&" in text) and _STYLE_HINT.search(text):  # CSS escapes
         targets += [u for css in _css_texts(text) if (d := _css_unescape(css)) != css
-                    for c in find_links(d) for u in (c.url, c.whole) if u is not None]
+                    for u in _urls(find_links(d))]
     if "//" in text and "@" in text:
         targets += ["https://" + m[1] for m in _RELATIVE_USERINFO.finditer(text)]
     if "/" in text and _WWW_AFTER_SLASH.search(text):
@@ -1039,8 +1039,8 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
     if "<" in text and depth < _MAX_SRCDOC_DEPTH and _SRCDOC_HINT.search(text):
         for m in _SRCDOC.finditer(text):
             inner = html.unescape(m[2] if m[1] is not None else m[3])
-            targets += [u for c in find_links(inner) for u in (c.url, c.whole) if u is not None]
-            targets += markup_links(inner, depth=depth + 1)
+            inner_links = find_links(inner)
+            targets += _urls(inner_links) + markup_links(inner, inner_links, depth + 1)
     decoded = text
     if "`" in decoded:
         decoded = _without_code_spans(decoded)
@@ -1056,11 +1056,15 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
     if decoded == text and not targets:
         return []
     seen = {c.url for c in (find_links(text) if found is None else found)}
-    out = [] if decoded == text else [
-        u for c in find_links(decoded) for u in (c.url, c.whole) if u is not None]
+    out = [] if decoded == text else _urls(find_links(decoded))
     if href is not None and href != decoded:
-        out += [u for c in find_links(href) for u in (c.url, c.whole) if u is not None]
+        out += _urls(find_links(href))
     return list(dict.fromkeys(u for u in (*out, *targets) if u not in seen))
+
+
+def _urls(links: list[Candidate]) -> list[str]:
+    """Each link's URL, and its token taken whole where that is another reading."""
+    return [u for c in links for u in (c.url, c.whole) if u is not None]
 
 
 # Where a Markdown link destination (CommonMark 6.3: <...>, or no ASCII space or control, with
