@@ -36,15 +36,15 @@ def _resolvable(host: str | None) -> str | None:
     return host if host is not None and _RESOLVABLE.fullmatch(host) else None
 
 
-def _as_matched(host: str) -> str | None:
-    """A host as linkguard matches it (root dot dropped, IPv4-mapped IPv6 as IPv4)."""
-    c = urls.canonicalize(f"http://{host}/")
-    return c.host if c else None
-
-
 def _read(url: str | None) -> str | None:
+    """The host linkguard matches for `url`."""
     c = urls.canonicalize(url) if url is not None else None
     return c.host if c else None
+
+
+def _as_matched(host: str) -> str | None:
+    """A host as linkguard matches it (root dot dropped, IPv4-mapped IPv6 as IPv4)."""
+    return _read(f"http://{host}/")
 
 
 def _checked(url: str) -> set[str]:
