@@ -21,9 +21,10 @@ differences, each because a blocker must see what a browser would open:
 - Square brackets in a path or query only when balanced: `[http://a.com/x](http://b.com)` and
   `[url=http://a.com/x]t[/url]` hold links to a.com/x, as Markdown and BBCode mean.
 - A t.co slug over 40 characters is kept (twitter-text drops the link).
-- The links other linkifiers (linkify-it, linkifyjs) and a browser make of the same text, where
-  twitter-text's rules read on or refuse: other readings of a candidate, or candidates that are
-  not `linked` (reported only when not allowed): _other_links.
+- The links other linkifiers (linkify-it, linkifyjs, Android's Linkify) and a browser make of
+  the same text, where twitter-text's rules read on or refuse: other readings of a candidate, or
+  candidates that are not `linked` (reported only when not allowed): _other_links,
+  _android_links, _android_path.
 
 How: a cheap pre-filter returns [] for text that cannot hold a link. The "view" is the text
 itself, or, only when the text holds ignorable or fullwidth code points, a copy without the
@@ -102,26 +103,48 @@ _IP6 = (r"(?:\[|%5[Bb])(?=[^\]\s]{0,128}?(?::|%3[Aa]))"
         r"(?:[0-9A-Fa-f.:]|%(?!5[Dd])[0-9A-Fa-f]{2})++(?:\]|%5[Dd])")
 _IP6_RE = re.compile(_IP6)
 
+def _schemeful(userinfo_stops: str) -> str:
+    """A scheme, its slashes, userinfo without `userinfo_stops` and a host (groups 1-4)."""
+    return (
+        r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
+        r"(?P<sep>(?::|\[:\])[/\\]{1,16}|\[://\])"  # WHATWG: http: takes any run of / and \
+        # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
+        rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
+        rf"(?:[^\s/\\?#{userinfo_stops}\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
+        rf"(?P<shost>{_IP6}|{_UL}(?:{_DOT}{_UL})*+)")
+
+
+_SCHEMELESS = rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
 _CANDIDATE = re.compile(
     # 1. With a scheme, not after [0-9A-Za-z@$#] (twitter-text validUrlPrecedingChars).
-    r"(?<![0-9A-Za-z@$#\uff20\uff03])"
-    r"(?P<scheme>(?i:h(?:tt|xx)ps?))"
-    r"(?P<sep>(?::|\[:\])[/\\]{1,16}|\[://\])"  # WHATWG: http: takes any run of / and \
-    # userinfo, up to the last '@' (WHATWG), perhaps defanged; the lookahead is a cheap guard
-    rf"(?P<userinfo>(?=[^\s/\\?#]{{1,256}}@)"
-    rf"(?:[^\s/\\?#\"'<>()\[\]{{}}`\ud800-\udfff]|{_DEFANGED}){{1,256}}(?:@|\[@\]))?"
-    rf"(?P<shost>{_IP6}|{_UL}(?:{_DOT}{_UL})*+)"
+    r"(?<![0-9A-Za-z@$#\uff20\uff03])" + _schemeful(r"\"'<>()\[\]{}`")
     # 2. Without: `//host` after a markup delimiter is protocol-relative; any other host must
     # not follow [-_./] (twitter-text invalidUrlWithoutProtocolPrecedingChars), nor '@' (mail),
     # but for the one to three '_' that open Markdown emphasis at the start of a word, perhaps
     # inside other emphasis or brackets ("_evil.com_", "*__evil.com__*", "(___evil.com___)"),
     # and for a '.' after a label in a script _A does not take: twitter-text's validDomain
     # takes "日本.evil.com" whole, and without a scheme it extracts the ASCII domain in it.
-    rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-/{_LATIN}])"
+    + rf"|(?:(?<![^\s(\"'=<\[])//|(?<![0-9A-Za-z@$#\uff20\uff03\-/{_LATIN}])"
     rf"(?:(?<!\.)|(?<={_NOT_A}\.))"
-    r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))"
-    rf"(?P<host>(?!_){_A}++(?:(?:{_DOT}{_A}++)++(?:{_DOT}{_U}++)?|{_DOT}{_U}++))"
+    r"(?<![^\s*~(\[\"'_]_)(?<![^\s*~(\[\"'_]__)(?<![^\s*~(\[\"']___)(?<!____))" + _SCHEMELESS
 )
+# Android's Linkify (android.util.Patterns.AUTOLINK_WEB_URL: Signal, and most apps on Android)
+# tries each word boundary from the left (it drops a link right after '@', and reads on past
+# it), without a scheme not right after "://": it links after '$' and '#' (`#https://evil.com`,
+# `$evil.com`), and a host after '-', '.' or '/' where no host it links starts earlier
+# (`x-.evil.com`, `m/evil.com`; `ttps://www.evil.com` holds evil.com; `東京-evil.com` is one
+# host, as it takes any non-ASCII letter into a label). Its userinfo may hold parentheses and
+# quotes (`https://(x)@evil.com`). A browser maps a host's letters as the view does, so its
+# hosts are read as the scan reads them.
+_ANDROID = re.compile(r"(?<!\w)(?P<scheme>(?i:https?|ftp|rtsp))(?P<sep>://)(?P<userinfo>)(?P<shost>)"
+                      r"|(?<!\w)(?<!://)(?<![^\x00-\x7f\s][-.])(?!-)" + _SCHEMELESS)
+# Where Android may link what the scan does not: in a token that holds a link to twitter-text,
+# '$' or '#' glued before one, or an '@'; in one that holds none, also a '-' or '.' that follows
+# no letter or digit, or a '/' before a label, a scheme, userinfo with a parenthesis or a quote
+# (not `e.g.`, `v2.1` or `3.5`: nor does Android link those).
+_ANDROID_HINT = re.compile(r"[$#](?:(?i:https?)://|[0-9A-Za-z][0-9A-Za-z-]*\.)|@")
+_ANDROID_QUIET_HINT = re.compile(r"[$#/][0-9A-Za-z]|[@()'+]|://|(?<![^\W_])[-.][0-9A-Za-z]"
+                                 r"|[0-9A-Za-z]-")
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
@@ -578,7 +601,12 @@ def find_links(text: str) -> list[Candidate]:
     breaks = _ASCII_BREAK if text.isascii() else _breaks()
     folded = view != text  # fullwidth or compatibility forms, read as ASCII in the view
     at = []
+    android: list[tuple[int, int]] = []  # tokens where Android may link what the scan does not
+    glued = "@" in view or "$" in view or "#" in view
     for start, end, quiet in tokens:
+        if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
+                glued and _ANDROID_HINT.search(view, start, end):
+            android.append((start, end))
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
@@ -589,10 +617,49 @@ def find_links(text: str) -> list[Candidate]:
             at.append(b.start())
         elif folded and (f := _FOLDABLE.search(text, lo, hi)):
             at.append(f.start())  # `evil.comｅ` is evil.com to twitter-text, evil.come folded
+    links = _android_links(text, view, android, orig) if android else []
     if not at:
-        return out
+        return _merge(text, out, links) if links else out
     spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
-    return _other_links(text, out, breaks, spans) if spans else out
+    return _other_links(text, out, breaks, spans, links) if spans else _merge(text, out, links)
+
+
+def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
+                   orig: Callable[[int], int] | None) -> list[tuple[str, int, int, int]]:
+    """Android's links (_ANDROID) in these tokens of the view, in the text's offsets. One with a
+    scheme is read in the text, as Android reads it (_android_end); one without as the scan
+    reads it, with Android's path (_android_path)."""
+    found: list[tuple[str, int, int, int]] = []
+
+    def at(v: int) -> int:  # the text's offset of view[v]
+        return v if orig is None else orig(v)
+
+    for start, end in tokens:
+        pos, token_end = start, at(end - 1) + 1
+        while len(found) < MAX_CANDIDATES and (m := _ANDROID.search(view, pos, end)):
+            s = m.start()
+            if m[_SCHEME] is not None:
+                pos = m.end()
+                if (link_end := _android_end(text, at(s))) < 0:
+                    continue
+                if m[_SCHEME][0] in "hH" and text[at(s) - 1:at(s)] != "@":
+                    found.append((text[at(s):link_end], at(s), link_end, token_end))
+                while pos < end and at(pos) < link_end:
+                    pos += 1
+                continue
+            url, _, pos = _candidate(view, m)
+            if url is None and (h := _ANDROID_HOST.match(view, s)) and h[1].lower() in _tlds() \
+                    and (e := _android_tail(view, s, [h.end()])) > 0 and not _MAIL.match(view, e):
+                url, pos = view[s:e], e  # a TLD before '-', '+', '@': twitter-text's is no link
+            if url is None:
+                continue
+            link_end = pos
+            if _authority_end(url) or view.startswith(("/", "?"), pos):
+                url = _android_path(url, view, pos) or url
+                pos = max(pos, _run_end(_ANDROID_PATH, view, pos))
+            if s == 0 or view[s - 1] != "@":  # Linkify drops a link after '@'
+                found.append((url, at(s), at(link_end - 1) + 1, token_end))
+    return found
 
 
 def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 0,
@@ -664,6 +731,12 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((cut, text_end),)
         elif url[-1] == "_" and end >= token_end:  # a GFM autolink drops a closing '_'
             others += ((url.rstrip("_"), text_end),)  # (emphasis), where the token ends
+        # Android's path (most links end with a letter or digit, and none of `|\[%`: there or
+        # later to it too; '/', '?' and '#' at the end tell no entries apart)
+        last = url.rstrip("/?#")[-1]
+        if (not last.isalnum() and last != "_" or "%" in url or "|" in url or "\\" in url
+                or "[" in url) and (cut := _android_path(url, view, end)):
+            others += ((cut, text_end),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
             continue
@@ -702,6 +775,105 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         else:
             out.append(Candidate(url, start, end, None, -1, others))
     return out
+
+
+# Android's Linkify reads a path over any character but white space, controls, `"<>[\]^`{|}`
+# and a '%' that starts no escape, and ends the link at a word boundary: after its last letter,
+# digit or '_', unless the text ends there. `files-host.com/u/abc= ok`, `.../u/abc/)` and
+# `.../u/abc|x` are /u/abc to it.
+_NOT_ANDROID_PATH = r"\s\x00-\x1f\"<>\[\\\]^`{|}%\x7f-\xa0\ufdd0-\ufdef\ufff0-\uffff"
+_ANDROID_PATH = re.compile(f"(?:[^{_NOT_ANDROID_PATH}]|%[0-9A-Fa-f]{{2}})*+")
+_ANDROID_PUNCTUATION = re.compile(f"[^\\w{_NOT_ANDROID_PATH}]*+")  # path characters, no word one
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_LINE_TERMINATORS = ("\n", "\r", "\r\n", "\x85", "\u2028", "\u2029")  # before Java's `$`
+# Android's link after a scheme, in the text as it reads it: userinfo, labels of letters in any
+# script, digits and '-' or '_' inside (what host they are is the browser's to say), a port and
+# a path, up to a word boundary: its regex backtracks to one (`https://files-host.com/u/abc=)`
+# is /u/abc, `http://sub.evil.com:99999_` and `https://evil.com.:x` are evil.com).
+_U_A = r"(?:[0-9A-Za-z$\-_.+!*'(),;?&=]|%[0-9A-Fa-f]{2})"
+_L_A = r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\xa0\s\ufdd0-\ufdef\ufff0-\uffff]"  # a label's letter
+_ANDROID_L = re.compile(_L_A)
+_ANDROID_USERINFO = re.compile(rf"[A-Za-z]++://(?:{_U_A}{{1,64}}(?::{_U_A}{{1,25}})?@(?={_L_A}))?")
+_ANDROID_PORT = re.compile(r":[0-9]{1,5}")
+# Without a scheme, labels and a TLD at a word boundary (`evil.com-x`, `evil.com+` are evil.com),
+# unless that is the start of an e-mail address, which Linkify links instead.
+_ANDROID_HOST = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,63})(?!\w)")
+_MAIL = re.compile(r"[\w.+%'-]*@[^\W_]")
+
+
+def _android_end(text: str, s: int) -> int:
+    """Where Android's link that starts with the scheme at text[s] ends, or -1 (none: no
+    host, or no scheme as written, `ｈttp://`)."""
+    if not (scheme := _ANDROID_USERINFO.match(text, s)):
+        return -1
+    start = i = scheme.end()
+    n, label = len(text), _ANDROID_L.match
+    ends = []  # where its regex may end the link, in order
+    while i < n:  # labels: a letter, then letters, '-' and '_' ending with a letter; '.'
+        if label(text, i):
+            i += 1
+            ends.append(i)
+        elif text[i] in "-_" and ends and ends[-1] == i:
+            j = i
+            while j < n and text[j] in "-_":
+                j += 1
+            if not (j < n and label(text, j)):
+                break
+            i = j
+        elif text[i] == "." and ends and ends[-1] == i and i + 1 < n and not text[i + 1].isspace():
+            i += 1
+            if not label(text, i):
+                ends.append(i)  # a last '.' (before a port, a path or other text)
+                break
+        else:
+            break
+    if not _IGNORABLE.sub("", text[start:ends[-1] if ends else start]):
+        return -1  # no host, or one of characters a browser drops
+    return _android_tail(text, start, ends)
+
+
+def _android_tail(text: str, start: int, ends: list[int]) -> int:
+    """Where Android's link ends, its host starting at text[start] and ending at one of `ends`
+    (in order): after a port and a path, perhaps, at the last word boundary, or -1."""
+    i, n = ends[-1], len(text)
+    if port := _ANDROID_PORT.match(text, i):
+        ends += range(i + 2, port.end() + 1)
+        i = port.end()
+    if text.startswith(("/", "?"), i):
+        ends += range(i + 1, _run_end(_ANDROID_PATH, text, i) + 1)
+    for e in reversed(ends):  # the last word boundary, or the end of the text (Java's `$`)
+        if e == n or text[e - 1].isalnum() + (text[e - 1] == "_") != \
+                text[e].isalnum() + (text[e] == "_") or n - e <= 2 and text[e:] in _LINE_TERMINATORS:
+            while e > start and _IGNORABLE.match(text, e - 1):
+                e -= 1  # (dropped by the browser, and no part of the link's span)
+            return e if e > start else -1
+    return -1
+
+
+def _run_end(run: re.Pattern[str], s: str, pos: int) -> int:
+    """Where `run` (a pattern that matches the empty string too) ends from s[pos]."""
+    return m.end() if (m := run.match(s, pos)) else pos
+
+
+def _android_path(url: str, view: str, end: int) -> str | None:
+    """The link `url` (that ends at view[end]) as Android's Linkify ends its path, when that is
+    shorter and opens another page."""
+    authority = _authority_end(url)
+    if authority is None or url[authority.start()] not in "/?":
+        return None
+    path = authority.start()
+    if (stop := _run_end(_ANDROID_PATH, url, path)) == len(url):
+        # It reads on in the text: past a word character (longer: the token taken whole), to
+        # the text's end (whole), or to where it ends the link no later than twitter-text.
+        after = _run_end(_ANDROID_PUNCTUATION, view, end)
+        if after == len(view) or len(view) - after <= 2 and view[after:] in _LINE_TERMINATORS \
+                or view[after].isalnum() or view[after] == "_" or _ESCAPE.match(view, after):
+            return None
+    i = stop
+    while i > path and not (url[i - 1].isalnum() or url[i - 1] == "_"):
+        i -= 1
+    # (Not when only '/', '?' or '#' goes: no entry tells those apart.)
+    return None if not url[i:].strip("/?#") else url[:i]
 
 
 class _Ahead:
@@ -798,7 +970,8 @@ _OTHER_HINT = re.compile(r"[-_./](?:(?<=[-_])\.[0-9A-Za-z]|(?<=[./])[-_][0-9A-Za
 
 
 def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
-                 tokens: list[tuple[int, int]]) -> list[Candidate]:
+                 tokens: list[tuple[int, int]], android: list[tuple[str, int, int, int]]
+                 ) -> list[Candidate]:
     """`out` (find_links' candidates), with the links other linkifiers make of these tokens of
     the text: read with their breaks (above) as spaces, and with their rules for a host
     (_LENIENT: linkifyjs links `evil.com` in `x_.evil.com`, `x.evil.com` in `-x.evil.com`;
@@ -830,6 +1003,13 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
                 out = [*out[:-1], out[-1]._replace(whole=None, whole_end=-1)]
             break
     found += links[:MAX_CANDIDATES]
+    return _merge(text, out, found + android)
+
+
+def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int]]) -> list[Candidate]:
+    """`out` with the links other linkifiers make (`found`: url, start, end, token end, in the
+    text's offsets). One inside or across a candidate's link is another reading of it
+    (`others`); one elsewhere is a candidate of its own, not `linked`."""
     if not found:
         return out
     found.sort(key=lambda f: f[1])
