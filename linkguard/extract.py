@@ -139,12 +139,14 @@ _CANDIDATE = re.compile(
 _ANDROID = re.compile(r"(?<!\w)(?P<scheme>(?i:https?|ftp|rtsp))(?P<sep>://)(?P<userinfo>)(?P<shost>)"
                       r"|(?<!\w)(?<!://)(?<![^\x00-\x7f\s][-.])(?!-)" + _SCHEMELESS)
 # Where Android may link what the scan does not: in a token that holds a link to twitter-text,
-# '$' or '#' glued before one, or an '@'; in one that holds none, also a '-' or '.' that follows
-# no letter or digit, or a '/' before a label, a scheme, userinfo with a parenthesis or a quote
-# (not `e.g.`, `v2.1` or `3.5`: nor does Android link those).
+# '$' or '#' glued before one, or an '@'; in one that holds none, also a host or an IPv4
+# address after '/', or after a '-' or '.' that follows no letter or digit, a scheme, userinfo
+# with a parenthesis or a quote, a TLD before '-' or '+' (not `e.g.`, `v2.1`, `3.5` or
+# `/www.a`: nor does Android link those).
 _ANDROID_HINT = re.compile(r"[$#](?:(?i:https?)://|[0-9A-Za-z][0-9A-Za-z-]*\.)|@")
-_ANDROID_QUIET_HINT = re.compile(r"[$#/][0-9A-Za-z]|[@()'+]|://|(?<![^\W_])[-.][0-9A-Za-z]"
-                                 r"|[0-9A-Za-z]-")
+_ANDROID_QUIET_HINT = re.compile(r"(?:[$#/]|(?<![^\W_])[-.])"
+                                 r"(?=[0-9A-Za-z][\w-]*\.[^\W\d_]{2}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
+                                 r"|[$#](?i:https?:)|[@()'+]|://|\.[^\W\d_]{2,63}-")
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
