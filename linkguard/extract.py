@@ -657,8 +657,14 @@ def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
                 continue
             link_end = pos
             if _authority_end(url) or view.startswith(("/", "?"), pos):
-                url = _android_path(url, view, pos) or url
-                pos = max(pos, _run_end(_ANDROID_PATH, view, pos))
+                # Its path reads on (`/u/abc日本`) to the last word boundary, or ends sooner.
+                run = _run_end(_ANDROID_PATH, view, pos)
+                e = next((e for e in range(run, pos, -1) if _boundary(view, e)), pos)
+                url, link_end = (url + view[pos:e], e) if e > pos else \
+                    (_android_path(url, view, pos) or url, pos)
+                pos = max(pos, run)
+            elif _glued(view, pos):
+                continue  # `x-.evil.com日本`: no word boundary after it
             if s == 0 or view[s - 1] != "@":  # Linkify drops a link after '@'
                 found.append((url, at(s), at(link_end - 1) + 1, token_end))
     return found
@@ -737,7 +743,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         # later to it too; '/', '?' and '#' at the end tell no entries apart)
         last = url.rstrip("/?#")[-1]
         if (not last.isalnum() and last != "_" or "%" in url or "|" in url or "\\" in url
-                or "[" in url) and (cut := _android_path(url, view, end)):
+                or "[" in url) and not _glued(view, start) and (cut := _android_path(url, view, end)):
             others += ((cut, text_end),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
@@ -837,19 +843,32 @@ def _android_end(text: str, s: int) -> int:
 def _android_tail(text: str, start: int, ends: list[int]) -> int:
     """Where Android's link ends, its host starting at text[start] and ending at one of `ends`
     (in order): after a port and a path, perhaps, at the last word boundary, or -1."""
-    i, n = ends[-1], len(text)
+    i = ends[-1]
     if port := _ANDROID_PORT.match(text, i):
         ends += range(i + 2, port.end() + 1)
         i = port.end()
     if text.startswith(("/", "?"), i):
         ends += range(i + 1, _run_end(_ANDROID_PATH, text, i) + 1)
-    for e in reversed(ends):  # the last word boundary, or the end of the text (Java's `$`)
-        if e == n or text[e - 1].isalnum() + (text[e - 1] == "_") != \
-                text[e].isalnum() + (text[e] == "_") or n - e <= 2 and text[e:] in _LINE_TERMINATORS:
+    for e in reversed(ends):
+        if _boundary(text, e):
             while e > start and _IGNORABLE.match(text, e - 1):
                 e -= 1  # (dropped by the browser, and no part of the link's span)
             return e if e > start else -1
     return -1
+
+
+def _boundary(text: str, e: int) -> bool:
+    """May Android's link end before text[e]: a word boundary, or the end (Java's `$`)?"""
+    n = len(text)
+    return e == n or (text[e - 1].isalnum() or text[e - 1] == "_") != \
+        (text[e].isalnum() or text[e] == "_") or n - e <= 2 and text[e:] in _LINE_TERMINATORS
+
+
+def _glued(view: str, i: int) -> bool:
+    """Are view[i - 1] and view[i] both word characters (no word boundary: Android links no
+    `_https://...`, `日本http://...`, nor the evil.com of `x-.evil.com日本`)?"""
+    return 0 < i < len(view) and (view[i - 1].isalnum() or view[i - 1] == "_") and \
+        (view[i].isalnum() or view[i] == "_")
 
 
 def _run_end(run: re.Pattern[str], s: str, pos: int) -> int:
@@ -861,8 +880,9 @@ def _android_path(url: str, view: str, end: int) -> str | None:
     """The link `url` (that ends at view[end]) as Android's Linkify ends its path, when that is
     shorter and opens another page."""
     authority = _authority_end(url)
-    if authority is None or url[authority.start()] not in "/?":
-        return None
+    if authority is None or url[authority.start()] not in "/?" or \
+            url[authority.start() - 1] == "." and not url.startswith(("http://", "https://")):
+        return None  # (no path, or one after a root dot with no scheme: the link ends before)
     path = authority.start()
     if (stop := _run_end(_ANDROID_PATH, url, path)) == len(url):
         # It reads on in the text: past a word character (longer: the token taken whole), to
