@@ -141,12 +141,13 @@ _ANDROID = re.compile(r"(?<!\w)(?P<scheme>(?i:https?|ftp|rtsp))(?P<sep>://)(?P<u
 # Where Android may link what the scan does not: in a token that holds a link to twitter-text,
 # '$' or '#' glued before one, or an '@'; in one that holds none, also a host or an IPv4
 # address after '/', or after a '-' or '.' that follows no letter or digit, a scheme, userinfo
-# with a parenthesis or a quote, a TLD before '-' or '+' (not `e.g.`, `v2.1`, `3.5` or
-# `/www.a`: nor does Android link those).
+# with a parenthesis or a quote, a TLD before '-' or '+', a dotted quad (not `e.g.`, `v2.1`,
+# `3.5` or `/www.a`: nor does Android link those).
 _ANDROID_HINT = re.compile(r"[$#](?:(?i:https?)://|[0-9A-Za-z][0-9A-Za-z-]*\.)|@")
 _ANDROID_QUIET_HINT = re.compile(r"(?:[$#/]|(?<![^\W_])[-.])"
                                  r"(?=[0-9A-Za-z][\w-]*\.[^\W\d_]{2}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
-                                 r"|[$#](?i:https?:)|[@()'+]|://|\.[^\W\d_]{2,63}-")
+                                 r"|[$#](?i:https?:)|[@()'+]|://|\.[^\W\d_]{2,63}-"
+                                 r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
@@ -650,9 +651,10 @@ def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
                     pos += 1
                 continue
             url, _, pos = _candidate(view, m)
-            if url is None and (h := _ANDROID_HOST.match(view, s)) and h[1].lower() in _tlds() \
+            if url is None and (h := _ANDROID_HOST.match(view, s) or _ANDROID_IP.match(view, s)) \
+                    and (h.lastindex is None or h[1].lower() in _tlds()) \
                     and (e := _android_tail(view, s, [h.end()])) > 0 and not _MAIL.match(view, e):
-                url, pos = view[s:e], e  # a TLD before '-', '+', '@': twitter-text's is no link
+                url, pos = view[s:e], e  # `evil.com-`, `198.51.100.23`: no link to twitter-text
             if url is None:
                 continue
             link_end = pos
@@ -807,6 +809,10 @@ _ANDROID_PORT = re.compile(r":[0-9]{1,5}")
 # unless that is the start of an e-mail address, which Linkify links instead.
 _ANDROID_HOST = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,63})(?!\w)")
 _MAIL = re.compile(r"[\w.+%'-]*@[^\W_]")
+# A dotted quad alone is a link to it (to twitter-text it is as often a version number).
+_OCTET_A = r"25[0-5]|2[0-4][0-9]|[01][0-9]{2}|[1-9][0-9]?"
+_ANDROID_IP = re.compile(
+    rf"(?:{_OCTET_A})\.(?:{_OCTET_A}|0)\.(?:{_OCTET_A}|0)\.(?:{_OCTET_A}|[0-9])(?![0-9])")
 
 
 def _android_end(text: str, s: int) -> int:

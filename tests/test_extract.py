@@ -201,6 +201,14 @@ HOSTILE = {
     "underscore-labels": "_a.co" * 13_000,
     "greek-labels": ("https://a.com" + "\u03a3" * 1_000 + ".b.co ") * 60,
     "scheme-fullwidth-hyphen": "http://\uff0d" * 9_000,
+    # the ninth session's reading of Android's Linkify
+    "hosts-after-at": "@a.com" * 10_000,
+    "glued-after-dollar": "$a.co/" * 10_000,
+    "hosts-after-hyphen-dot": "x-.a.co" * 9_000,
+    "ports-glued": "http://a.co:1_" * 4_500,
+    "path-of-punctuation": "a.com/" + "=" * 60_000 + " x",
+    "parens-userinfo": "http://(x)@a.co" * 4_000,
+    "labels-before-hyphens": "a.co-" * 12_000,
 }
 
 
