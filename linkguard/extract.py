@@ -148,6 +148,18 @@ _ANDROID_QUIET_HINT = re.compile(r"(?:[$#/]|(?<![^\W_])[-.])"
                                  r"(?=[0-9A-Za-z][\w-]*\.[^\W\d_]{2}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
                                  r"|[$#](?i:https?:)|[@()'+]|://|\.[^\W\d_]{2,63}-"
                                  r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
+# Telegram (TDLib's find_urls, behind its apps and its server) links "http://" and "https://"
+# glued after anything (`xhttps://evil.com`, `@https://evil.com`), a host after userinfo with no
+# scheme when a path or a port follows (`bob@evil.com/x`: an e-mail address to the others), and
+# ends a link before a port over 65535 (`evil.com:99999/x` is evil.com: _telegram_port).
+_TELEGRAM_HINT = re.compile(r"[0-9A-Za-z@$#](?i:https?)://|@[^\s@/]*\.")
+_TELEGRAM_START = re.compile(r"(?<=[0-9A-Za-z@$#])(?=(?i:https?)://)|@(?=[^\s@/]*\.)")
+# An e-mail address to Telegram (userinfo and a host that are not one are a link to it).
+_TELEGRAM_MAIL = re.compile(r"(?i:(?:[a-z0-9_-]{0,26}[.+]){0,10}[a-z0-9_-]{1,35}@"
+                            r"(?:(?:[a-z0-9][a-z0-9_-]{0,28})?[a-z0-9]\.){1,6}[a-z]{2,8})")
+_TELEGRAM_QUERY = re.compile(r"[^.]*\.[^?#]*[?#]")
+_NOT_TELEGRAM_USERINFO = "/[]{}()'`<>\"@\xab\xbb"
+_TELEGRAM_LINK = re.compile(_schemeful(r"\"'<>()\[\]{}`") + "|" + _SCHEMELESS)  # (no lookbehind)
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
@@ -605,11 +617,15 @@ def find_links(text: str) -> list[Candidate]:
     folded = view != text  # fullwidth or compatibility forms, read as ASCII in the view
     at = []
     android: list[tuple[int, int]] = []  # tokens where Android may link what the scan does not
+    telegram: list[tuple[int, int]] = []  # and Telegram
     glued = "@" in view or "$" in view or "#" in view
+    glued_scheme = "@" in view or _glued_scheme(view)
     for start, end, quiet in tokens:
         if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
                 glued and _ANDROID_HINT.search(view, start, end):
             android.append((start, end))
+        if glued_scheme and _TELEGRAM_HINT.search(view, start, end):
+            telegram.append((start, end))
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
@@ -621,6 +637,8 @@ def find_links(text: str) -> list[Candidate]:
         elif folded and (f := _FOLDABLE.search(text, lo, hi)):
             at.append(f.start())  # `evil.comｅ` is evil.com to twitter-text, evil.come folded
     links = _android_links(text, view, android, orig) if android else []
+    if telegram:
+        links += _telegram_links(view, telegram, orig)
     if not at:
         return _merge(text, out, links) if links else out
     spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
@@ -651,9 +669,9 @@ def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
                     pos += 1
                 continue
             url, _, pos = _candidate(view, m)
-            if url is None and (h := _ANDROID_HOST.match(view, s) or _ANDROID_IP.match(view, s)) \
-                    and (h.lastindex is None or h[1].lower() in _tlds()) \
-                    and (e := _android_tail(view, s, [h.end()])) > 0 and not _MAIL.match(view, e):
+            resume = pos  # (past the labels the scan judged: linear in the token)
+            if url is None and (h := _android_host(view, s, end)) > 0 and \
+                    (e := _android_tail(view, s, [h])) > 0 and not _MAIL.match(view, e):
                 url, pos = view[s:e], e  # `evil.com-`, `198.51.100.23`: no link to twitter-text
             if url is None:
                 continue
@@ -667,9 +685,68 @@ def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
                 pos = max(pos, run)
             elif _glued(view, pos):
                 continue  # `x-.evil.com日本`: no word boundary after it
+            pos = max(pos, resume)
             if s == 0 or view[s - 1] != "@":  # Linkify drops a link after '@'
                 found.append((url, at(s), at(link_end - 1) + 1, token_end))
     return found
+
+
+_URL_PORT = re.compile(r"(?:[A-Za-z]++://)?(?:[^/\\?#@]*@)?[^/\\?#@:\[]*+(:[0-9]*+)")
+
+
+def _telegram_port(url: str) -> str | None:
+    """The link `url` as Telegram ends it when its port is no port (over 65535, or more than
+    five digits after leading zeros): before the port, so `evil.com:99999/x` is evil.com."""
+    if not (m := _URL_PORT.match(url)) or len(m[1]) < 2:
+        return None
+    digits = m[1][1:].lstrip("0")
+    return None if digits and len(digits) <= 5 and int(digits) <= 65535 else url[:m.start(1)]
+
+
+def _glued_scheme(view: str) -> bool:
+    """Does an "http://" or "https://" in the view follow a letter, a digit, '$' or '#'?"""
+    i = view.find("://")
+    while i >= 0:
+        j = i - 5 if view[i - 1:i] in "sS" else i - 4
+        if j > 0 and view[j:i].lower() in ("http", "https") and \
+                (view[j - 1].isascii() and view[j - 1].isalnum() or view[j - 1] in "$#"):
+            return True
+        i = view.find("://", i + 3)
+    return False
+
+
+def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[int], int] | None
+                    ) -> list[tuple[str, int, int, int]]:
+    """Telegram's links (_TELEGRAM_HINT) in these tokens of the view, in the text's offsets: the
+    link after a scheme glued to what precedes it, and a host after userinfo (unless the two are
+    an e-mail address), each read as the scan reads a link that starts there. As Telegram, each
+    reads on from where the last one ended (linear in the token)."""
+    found: list[tuple[str, int, int, int]] = []
+    for start, end in tokens:
+        last = start
+        for m in _TELEGRAM_START.finditer(view, start, end):
+            if (lo := m.end()) < last or not (link := _TELEGRAM_LINK.match(view, lo, end)):
+                continue
+            url, s, e = _candidate(view, link)
+            if url is None:
+                continue
+            if m[0] == "@":
+                # Userinfo: not empty, after no letter, digit, '/', '#' or '@' (no scheme),
+                # and the two no e-mail address unless a path or a port follows.
+                u = m.start()
+                while u > last and view[u - 1] not in _NOT_TELEGRAM_USERINFO and \
+                        not view[u - 1].isspace():
+                    u -= 1
+                if u == m.start() or u > last and (view[u - 1].isalnum() or view[u - 1] in "_/#@") \
+                        or _TELEGRAM_QUERY.match(view, u, m.start()) \
+                        or not (_authority_end(url) or ":" in url) and \
+                        _TELEGRAM_MAIL.fullmatch(view, u, e):
+                    continue  # (`good.com?@evil.com`: a query of the link to good.com)
+            found.append((_telegram_port(url) or url, s, e, end))
+            last = e
+    if orig is None or not found:
+        return found
+    return [(url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1) for url, s, e, t in found]
 
 
 def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 0,
@@ -746,6 +823,8 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         last = url.rstrip("/?#")[-1]
         if (not last.isalnum() and last != "_" or "%" in url or "|" in url or "\\" in url
                 or "[" in url) and not _glued(view, start) and (cut := _android_path(url, view, end)):
+            others += ((cut, text_end),)
+        if ":" in url[6:] and (cut := _telegram_port(url)):
             others += ((cut, text_end),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
@@ -844,6 +923,16 @@ def _android_end(text: str, s: int) -> int:
     if not _IGNORABLE.sub("", text[start:ends[-1] if ends else start]):
         return -1  # no host, or one of characters a browser drops
     return _android_tail(text, start, ends)
+
+
+def _android_host(view: str, s: int, end: int) -> int:
+    """Where Android's host without a scheme at view[s] ends, or -1: labels and a TLD before a
+    word boundary (`evil.com-x`), or a dotted quad. At most 253 characters are read."""
+    stop = min(end, s + 254)
+    if not (h := _ANDROID_HOST.match(view, s, stop) or _ANDROID_IP.match(view, s, stop)) or \
+            h.lastindex and h[1].lower() not in _tlds() or _glued(view, h.end()):
+        return -1
+    return h.end()
 
 
 def _android_tail(text: str, start: int, ends: list[int]) -> int:
@@ -1040,6 +1129,8 @@ def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int
     (`others`); one elsewhere is a candidate of its own, not `linked`."""
     if not found:
         return out
+    # (a port that is none opens nothing: Telegram's link ends before it)
+    found = [((_telegram_port(u) or u) if ":" in u[6:] else u, s, e, t) for u, s, e, t in found]
     found.sort(key=lambda f: f[1])
     extra: dict[int, list[tuple[str, int]]] = {}
     clip: dict[int, int] = {}
