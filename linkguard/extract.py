@@ -150,15 +150,16 @@ _ANDROID_QUIET_HINT = re.compile(r"(?:[$#/]|(?<![^\W_])[-.])"
                                  r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
 # Telegram (TDLib's find_urls, behind its apps and its server) links "http://" and "https://"
 # glued after anything (`xhttps://evil.com`, `@https://evil.com`), a host after userinfo with no
-# scheme when a path or a port follows (`bob@evil.com/x`: an e-mail address to the others), and
-# ends a link before a port over 65535 (`evil.com:99999/x` is evil.com: _telegram_port).
+# scheme unless the two are an e-mail address (`bob@evil.com/x`, `x%40y@evil.com`: e-mail
+# addresses to the others), and ends a link before a port over 65535 (`evil.com:99999/x` is
+# evil.com: _telegram_port).
 _TELEGRAM_HINT = re.compile(r"[0-9A-Za-z@$#](?i:https?)://|@[^\s@/]*\.")
 _TELEGRAM_START = re.compile(r"(?<=[0-9A-Za-z@$#])(?=(?i:https?)://)|@(?=[^\s@/]*\.)")
 # An e-mail address to Telegram (userinfo and a host that are not one are a link to it).
 _TELEGRAM_MAIL = re.compile(r"(?i:(?:[a-z0-9_-]{0,26}[.+]){0,10}[a-z0-9_-]{1,35}@"
                             r"(?:(?:[a-z0-9][a-z0-9_-]{0,28})?[a-z0-9]\.){1,6}[a-z]{2,8})")
-_TELEGRAM_QUERY = re.compile(r"[^.]*\.[^?#]*[?#]")
-_NOT_TELEGRAM_USERINFO = "/[]{}()'`<>\"@\xab\xbb"
+_TELEGRAM_QUERY = re.compile(r"[^.]*\.[^?#]*[?#]")  # userinfo that a link before it reads as a query
+_NOT_TELEGRAM_USERINFO = "/[]{}()'`<>\"@\xab\xbb"  # (nor white space)
 _TELEGRAM_LINK = re.compile(_schemeful(r"\"'<>()\[\]{}`") + "|" + _SCHEMELESS)  # (no lookbehind)
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
