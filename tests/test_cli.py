@@ -21,7 +21,7 @@ def run(*args: str, stdin: str = "", env: dict[str, str] | None = None,
         cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "LINKGUARD_LISTS"} | (env or {})
     return subprocess.run([sys.executable, "-m", "linkguard", *args], input=stdin, text=True,
-                          capture_output=True, env=full_env, cwd=cwd, timeout=60)
+                          capture_output=True, env=full_env, cwd=cwd, timeout=60, check=False)
 
 
 def test_check_exit_status_and_output() -> None:
@@ -74,10 +74,10 @@ def test_an_installed_package_serves_its_shipped_lists(tmp_path: Path) -> None:
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("LINKGUARD_LISTS", None)
-    r = subprocess.run([sys.executable, "-c", "import linkguard, sys; print(linkguard.__file__);"
-                        "from linkguard.cli import main; sys.exit(main(sys.argv[1:]))",
+    r = subprocess.run([sys.executable, "-c", ("import linkguard, sys; print(linkguard.__file__);"
+                        "from linkguard.cli import main; sys.exit(main(sys.argv[1:]))"),
                         "check", "phish.example.com"], cwd=tmp_path, env=env, text=True,
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
     assert r.stdout.startswith(str(target)), r.stdout + r.stderr
     assert r.returncode == 1, r.stdout + r.stderr
 

@@ -237,8 +237,8 @@ def test_failed_reload_lists_every_error_and_builds_nothing(tmp_path: Path) -> N
     (tmp_path / "a.txt").write_text("ok.com\nbad/one\n")
     with pytest.raises(ListLoadError) as e:
         Engine.from_manifest(manifest, previous=first, reload=["a", "nope"])
-    assert e.value.errors == (f"{manifest}:0: no list named 'nope'", f"{tmp_path}/a.txt:2: "
-                              "not a host name: 'bad/one'")
+    assert e.value.errors == (f"{manifest}:0: no list named 'nope'",
+                              f"{tmp_path}/a.txt:2: not a host name: 'bad/one'")
     assert first.check_url("http://a.com/").action is Action.BLOCK
 
 

@@ -11,8 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkguard import Engine, psl, urls
-from linkguard.lists import EntryError, Format, ListLoadError, ListSpec, domain_key, parse_line, \
-    read_manifest
+from linkguard.lists import (
+    EntryError,
+    Format,
+    ListLoadError,
+    ListSpec,
+    domain_key,
+    parse_line,
+    read_manifest,
+)
 from linkguard.verdict import Action
 from tests.corpora import CORPORA, ROOT
 
