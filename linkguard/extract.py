@@ -692,6 +692,7 @@ def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
     return found
 
 
+_INNER_SCHEME = re.compile("(?i:https?)://")
 _URL_PORT = re.compile(r"(?:[A-Za-z]++://)?(?:[^/\\?#@]*@)?[^/\\?#@:\[]*+(:[0-9]*+)")
 
 
@@ -827,6 +828,9 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((cut, text_end),)
         if ":" in url[6:] and (cut := _telegram_port(url)):
             others += ((cut, text_end),)
+        if "://" in url[8:] and (inner := _INNER_SCHEME.search(url, 1)):
+            # Discord and linkify-it link the URL inside (`good.com/https://evil.com`)
+            others += ((url[inner.start():], text_end),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
             continue
