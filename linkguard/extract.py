@@ -822,8 +822,7 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((url.rstrip("_"), text_end),)  # (emphasis), where the token ends
         # Android's path (most links end with a letter or digit, and none of `|\[%`: there or
         # later to it too; '/', '?' and '#' at the end tell no entries apart)
-        last = url.rstrip("/?#")[-1]
-        if (not last.isalnum() and last != "_" or "%" in url or "|" in url or "\\" in url
+        if (not _word(url.rstrip("/?#")[-1]) or "%" in url or "|" in url or "\\" in url
                 or "[" in url) and not _glued(view, start) and (cut := _android_path(url, view, end)):
             others += ((cut, text_end),)
         if ":" in url[6:] and (cut := _telegram_port(url)):
@@ -957,18 +956,25 @@ def _android_tail(text: str, start: int, ends: list[int]) -> int:
     return -1
 
 
+def _word(c: str) -> bool:
+    """A word character, to Android's `\\b`: a letter or digit in any script, or '_'."""
+    return c.isalnum() or c == "_"
+
+
+def _at_end(text: str, e: int) -> bool:
+    """Is text[e:] the end of the text to Java's `$` (nothing, or one line terminator)?"""
+    return e == len(text) or len(text) - e <= 2 and text[e:] in _LINE_TERMINATORS
+
+
 def _boundary(text: str, e: int) -> bool:
     """May Android's link end before text[e]: a word boundary, or the end (Java's `$`)?"""
-    n = len(text)
-    return e == n or (text[e - 1].isalnum() or text[e - 1] == "_") != \
-        (text[e].isalnum() or text[e] == "_") or n - e <= 2 and text[e:] in _LINE_TERMINATORS
+    return _at_end(text, e) or _word(text[e - 1]) != _word(text[e])
 
 
 def _glued(view: str, i: int) -> bool:
     """Are view[i - 1] and view[i] both word characters (no word boundary: Android links no
     `_https://...`, `日本http://...`, nor the evil.com of `x-.evil.com日本`)?"""
-    return 0 < i < len(view) and (view[i - 1].isalnum() or view[i - 1] == "_") and \
-        (view[i].isalnum() or view[i] == "_")
+    return 0 < i < len(view) and _word(view[i - 1]) and _word(view[i])
 
 
 def _run_end(run: re.Pattern[str], s: str, pos: int) -> int:
@@ -988,11 +994,10 @@ def _android_path(url: str, view: str, end: int) -> str | None:
         # It reads on in the text: past a word character (longer: the token taken whole), to
         # the text's end (whole), or to where it ends the link no later than twitter-text.
         after = _run_end(_ANDROID_PUNCTUATION, view, end)
-        if after == len(view) or len(view) - after <= 2 and view[after:] in _LINE_TERMINATORS \
-                or view[after].isalnum() or view[after] == "_" or _ESCAPE.match(view, after):
+        if _at_end(view, after) or _word(view[after]) or _ESCAPE.match(view, after):
             return None
     i = stop
-    while i > path and not (url[i - 1].isalnum() or url[i - 1] == "_"):
+    while i > path and not _word(url[i - 1]):
         i -= 1
     # (Not when only '/', '?' or '#' goes: no entry tells those apart.)
     return None if not url[i:].strip("/?#") else url[:i]
