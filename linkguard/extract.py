@@ -744,7 +744,7 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
                         or not (_authority_end(url) or ":" in url) and \
                         _TELEGRAM_MAIL.fullmatch(view, u, e):
                     continue  # (`good.com?@evil.com`: a query of the link to good.com)
-            found.append((_telegram_port(url) or url, s, e, end))
+            found.append((url, s, e, end))  # (its port read by _merge, as every link's)
             last = e
     if orig is None or not found:
         return found
