@@ -205,6 +205,7 @@ _TAG_STOP = re.compile(r"[\"<>`]")
 _TAG_STOP_OR_AT = re.compile(r"[\"<>`@]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _AUTHORITY_OR_STOP = re.compile(r"[/\\?#<`]")
+_AUTHORITY = re.compile(r"[^/\\?#<`\s]*+")  # (to the token's end at most)
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
 _MAYBE = re.compile(rf"[:(\[{{\uff1a{_DOTS}](?:(?<![(\[{{])|(?i:dot)[)\]}}])")
@@ -476,8 +477,10 @@ def _host_end(view: str, start: int, end: int, schemeful: bool, lenient: bool = 
     for k in range(last, 0, -1):
         n = _tld_len(labels[k], whole or k < last)
         # Cutting a TLD out of a label is for text without spaces; after a lookalike dot it
-        # would make "GO\u3002Loveです" a link.
-        if n and (n == len(labels[k]) or seps is None or seps[k - 1] not in _DOTS):
+        # would make "GO\u3002Loveです" a link. Closing '_' are cut still: "https://evil．com_"
+        # is evil.com to GFM, which drops them (_gfm_end).
+        if n and (n == len(labels[k]) or seps is None or seps[k - 1] not in _DOTS
+                  or not labels[k][n:].strip("_")):
             found, labels[k] = k, labels[k][:n]
             break
     if found < 0 and schemeful and whole and last and _tld_shaped(labels[last]):
@@ -621,12 +624,17 @@ def find_links(text: str) -> list[Candidate]:
     telegram: list[tuple[int, int]] = []  # and Telegram
     glued = "@" in view or "$" in view or "#" in view
     glued_scheme = "@" in view or _glued_scheme(view)
+    www_at = "@" in view and "www." in view
+    gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension)
     for start, end, quiet in tokens:
         if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
                 glued and _ANDROID_HINT.search(view, start, end):
             android.append((start, end))
         if glued_scheme and _TELEGRAM_HINT.search(view, start, end):
             telegram.append((start, end))
+            gfm.append((start, end))
+        elif www_at and view.find("www.", start, end) >= 0 and view.find("@", start, end) >= 0:
+            gfm.append((start, end))
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
@@ -640,10 +648,13 @@ def find_links(text: str) -> list[Candidate]:
     links = _android_links(text, view, android, orig) if android else []
     if telegram:
         links += _telegram_links(view, telegram, orig)
+    gfm_links = _gfm_links(text, gfm, orig) if gfm else []
     if not at:
-        return _merge(text, out, links) if links else out
+        return _merge(text, out, links, gfm_links) if links or gfm_links else out
     spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
-    return _other_links(text, out, breaks, spans, links) if spans else _merge(text, out, links)
+    if spans:
+        return _other_links(text, out, breaks, spans, links, gfm_links)
+    return _merge(text, out, links, gfm_links)
 
 
 def _android_links(text: str, view: str, tokens: list[tuple[int, int]],
@@ -751,6 +762,64 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     return [(url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1) for url, s, e, t in found]
 
 
+# GFM (cmark-gfm's autolink extension: GitHub, GitLab, most Markdown renderers in Python and C)
+# links a scheme after anything but a letter (`1https://`, `$https://`: twitter-text links none
+# after a digit, '@', '$' or '#'), and "www." after white space or `*_~(` whatever follows its
+# dot (`www.(x)@evil.com`: a browser opens evil.com), each when the host's first character is
+# no punctuation (_gfm_host_char); not in an attribute value (`href="https://...`: raw HTML,
+# which it leaves as it is). Its link is the rest of the token, to a '<', less its closing
+# punctuation (_gfm_end), so a token holds one.
+_GFM_START = re.compile(r"(?<![A-Za-z])(?i:https?)://|(?<![^ \t\n\r*_~(])www\.")
+
+
+def _gfm_host_char(c: str) -> bool:
+    """cmark-gfm's is_valid_hostchar: neither white space nor punctuation (ASCII's, or a
+    Unicode P* code point; symbols are host characters)."""
+    if c.isascii():
+        return c.isalnum() or c < " " and c not in "\t\n\v\f\r"
+    return not c.isspace() and unicodedata.category(c)[0] != "P"
+
+
+def _gfm_www(text: str, i: int, stop: int) -> bool:
+    """Does GFM link the "www." at text[i] (cmark-gfm's check_domain): a domain of host
+    characters, '-', '_' and '.', with no '_' in its last two labels (unless it has more than
+    ten dots)?"""
+    dots = last = this = 0  # '.', and '_' in the label before the last '.' and after it
+    j = i + 1
+    while j < stop - 1:
+        if text[j] == "\\" and j < stop - 2:
+            j += 1
+        c = text[j]
+        if c == "_":
+            this += 1
+        elif c == ".":
+            dots, last, this = dots + 1, this, 0
+        elif c != "-" and not _gfm_host_char(c):
+            break
+        j += 1
+    return dots > 0 and (dots > 10 or not (last or this))
+
+
+def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], int] | None
+               ) -> list[tuple[str, int, int, int]]:
+    """GFM's link in each of these tokens (view offsets), in the text's offsets."""
+    found: list[tuple[str, int, int, int]] = []
+    for start, end in tokens:
+        lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
+        stop = text.find("<", lo, hi)
+        stop = hi if stop < 0 else stop
+        for g in _GFM_START.finditer(text, lo, stop):
+            s = g.start()
+            if _in_tag(text, s):
+                continue
+            if g[0] == "www." and _gfm_www(text, s, stop) or \
+                    g[0] != "www." and g.end() < stop and _gfm_host_char(text[g.end()]):
+                e = s + _gfm_end(text[s:stop])
+                found.append(("http://" * (g[0] == "www.") + text[s:e], s, e, hi))
+                break
+    return found
+
+
 def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 0,
           hi: int | None = None, tokens: list[tuple[int, int, bool]] | None = None
           ) -> list[tuple[str, int, int, int]]:
@@ -818,8 +887,11 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         others: tuple[tuple[str, int], ...] = () if ascii is None else ((ascii, text_end),)
         if url[-1] in "[]" and (cut := _without_brackets(url)):
             others += ((cut, text_end),)
-        elif url[-1] == "_" and end >= token_end:  # a GFM autolink drops a closing '_'
-            others += ((url.rstrip("_"), text_end),)  # (emphasis), where the token ends
+        elif (url[-1] == "_" or view.startswith(";", end)) and \
+                (cut := _gfm_cut(url, view, end)):
+            others += ((cut, text_end),)  # `https://.../u/abc_,` is /u/abc to GFM
+        elif url[-1] == "_" and end >= token_end:  # Markdown emphasis ends with the token
+            others += ((url.rstrip("_"), text_end),)
         # Android's path (most links end with a letter or digit, and none of `|\[%`: there or
         # later to it too; '/', '?' and '#' at the end tell no entries apart)
         if (not _word(url.rstrip("/?#")[-1]) or "%" in url or "|" in url or "\\" in url
@@ -827,8 +899,8 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((cut, text_end),)
         if ":" in url[6:] and (cut := _telegram_port(url)):
             others += ((cut, text_end),)
-        if "://" in url[8:] and (inner := _INNER_SCHEME.search(url, 1)):
-            # Discord and linkify-it link the URL inside (`good.com/https://evil.com`)
+        inner = _INNER_SCHEME.search(url, 1) if "://" in url[8:] else None
+        if inner:  # Discord and linkify-it link the URL inside (`good.com/https://evil.com`)
             others += ((url[inner.start():], text_end),)
         if end >= token_end and orig is None:  # most links: the token ends with the link
             out.append(Candidate(url, start, end, others=others))
@@ -864,6 +936,8 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
         elif budget >= stop - end:
             budget -= stop - end
             whole = url + _DEFANG.sub(".", text[end:stop])
+            if inner:  # (and taken whole: `good.com/https://evil｡com` is evil.com)
+                others += ((whole[inner.start():], max(end, span_stop)),)
             out.append(Candidate(url, start, end, whole, max(end, span_stop), others))
         else:
             out.append(Candidate(url, start, end, None, -1, others))
@@ -1097,8 +1171,8 @@ _OTHER_HINT = re.compile(r"[-_./](?:(?<=[-_])\.[0-9A-Za-z]|(?<=[./])[-_][0-9A-Za
 
 
 def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
-                 tokens: list[tuple[int, int]], android: list[tuple[str, int, int, int]]
-                 ) -> list[Candidate]:
+                 tokens: list[tuple[int, int]], android: list[tuple[str, int, int, int]],
+                 gfm: list[tuple[str, int, int, int]]) -> list[Candidate]:
     """`out` (find_links' candidates), with the links other linkifiers make of these tokens of
     the text: read with their breaks (above) as spaces, and with their rules for a host
     (_LENIENT: linkifyjs links `evil.com` in `x_.evil.com`, `x.evil.com` in `-x.evil.com`;
@@ -1130,18 +1204,19 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
                 out = [*out[:-1], out[-1]._replace(whole=None, whole_end=-1)]
             break
     found += links[:MAX_CANDIDATES]
-    return _merge(text, out, found + android)
+    return _merge(text, out, found + android, gfm)
 
 
-def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int]]) -> list[Candidate]:
-    """`out` with the links other linkifiers make (`found`: url, start, end, token end, in the
-    text's offsets). One inside or across a candidate's link is another reading of it
-    (`others`); one elsewhere is a candidate of its own, not `linked`."""
-    if not found:
+def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int]],
+           gfm: list[tuple[str, int, int, int]]) -> list[Candidate]:
+    """`out` with the links other linkifiers make (`found`, and GFM's `gfm`: url, start, end,
+    token end, in the text's offsets). One inside or across a candidate's link is another
+    reading of it (`others`); one elsewhere is a candidate of its own, not `linked`."""
+    if not found and not gfm:
         return out
     # (a port that is none opens nothing: Telegram's link ends before it)
     found = [((_telegram_port(u) or u) if ":" in u[6:] else u, s, e, t) for u, s, e, t in found]
-    found.sort(key=lambda f: f[1])
+    found = sorted(found + gfm, key=lambda f: f[1])  # (GFM's links as it ends them)
     extra: dict[int, list[tuple[str, int]]] = {}
     clip: dict[int, int] = {}
     new: list[Candidate] = []
@@ -1157,7 +1232,9 @@ def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int
             continue
         if new and new[-1].end > start:  # across the last one of these: another reading
             if url != new[-1].url and all(url != o for o, _ in new[-1].others):
-                new[-1] = new[-1]._replace(others=(*new[-1].others, (url, new[-1].end)))
+                limit = out[j].start if j < len(out) else len(text)
+                reading = (url, min(max(end, new[-1].end), limit))
+                new[-1] = new[-1]._replace(others=(*new[-1].others, reading))
             continue
         new.append(Candidate(url, start, end, linked=False))
         if i >= 0 and out[i].whole_end > start:  # in candidate i's token taken whole
@@ -1295,6 +1372,50 @@ def _tail_start(view: str, limit: int) -> int:
     return i
 
 
+# GFM's autolink (cmark-gfm's autolink_delim) ends a link at the end of its token or at a '<',
+# then drops from its end any of `?!.,:*_~'"`, a ';' with the character reference it closes
+# (`&amp;`) and a ')' that has no '(' in the link (GFM spec, "extended autolink path
+# validation"). twitter-text keeps a closing '_' and an unclosed reference (`&amp`).
+_GFM_TAIL = re.compile(r"(?:[?!.,:*_~'\");]|&[A-Za-z]+;)*+")
+
+
+def _gfm_end(link: str) -> int:
+    """Where GFM's autolink ends `link`, the rest of a token from the link's start."""
+    opening, closing = link.count("("), link.count(")")
+    end = len(link)
+    while end > 0:
+        c = link[end - 1]
+        if c == ")":
+            if closing <= opening:
+                break
+            closing -= 1
+        elif c == ";":
+            i = end - 2
+            while i > 0 and link[i].isascii() and link[i].isalpha():
+                i -= 1
+            if i < end - 2 and link[i] == "&":
+                end = i
+                continue
+        elif c not in "?!.,:*_~'\"":
+            break
+        end -= 1
+    return end
+
+
+def _gfm_cut(url: str, view: str, end: int) -> str | None:
+    """The link `url` (that ends at view[end]) as GFM's autolink ends it, when GFM makes it
+    (after a scheme, or "www.") and that is shorter. (marked, a GFM renderer in JavaScript,
+    ends its token at any white space, a no-break space too, and takes "WWW.": both count.)"""
+    if not url.lower().startswith(("http://", "https://", "www.")) or \
+            "://" in url and not _gfm_host_char(url[url.index("://") + 3]):
+        return None
+    tail = _run_end(_GFM_TAIL, view, end)
+    if tail < len(view) and not view[tail].isspace() and view[tail] != "<":
+        return None  # GFM's link reads on (the token taken whole)
+    cut = _gfm_end(url + view[end:tail])
+    return url[:cut] if cut < len(url) else None
+
+
 def whole_budget(text: str) -> int:
     """How many characters of tokens taken whole one text may have checked. Each link of a
     token reads to its end, so a token of n links costs n^2/2 link lengths: 50 hosts in a
@@ -1344,7 +1465,7 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
         targets += ["https://" + m[1] for m in _RELATIVE_USERINFO.finditer(text)]
     if "/" in text and _WWW_AFTER_SLASH.search(text):
         found = find_links(text) if found is None else found
-        targets += [c.url for c in find_links(" ".join(_outside(text, found)))]
+        targets += _urls(find_links(" ".join(_outside(text, found))))
     if "<" in text and depth < _MAX_SRCDOC_DEPTH and _SRCDOC_HINT.search(text):
         for m in _SRCDOC.finditer(text):
             inner = html.unescape(m[2] if m[1] is not None else m[3])
@@ -1372,8 +1493,8 @@ def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0
 
 
 def _urls(links: list[Candidate]) -> list[str]:
-    """Each link's URL, and its token taken whole where that is another reading."""
-    return [u for c in links for u in (c.url, c.whole) if u is not None]
+    """Each link's URL, its token taken whole and its other readings."""
+    return [u for c in links for u in (c.url, c.whole, *(o for o, _ in c.others)) if u is not None]
 
 
 # Where a Markdown link destination (CommonMark 6.3: <...>, or no ASCII space or control, with

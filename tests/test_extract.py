@@ -209,6 +209,11 @@ HOSTILE = {
     "path-of-punctuation": "a.com/" + "=" * 60_000 + " x",
     "parens-userinfo": "http://(x)@a.co" * 4_000,
     "labels-before-hyphens": "a.co-" * 12_000,
+    # GFM's autolinks (cmark-gfm)
+    "glued-schemes": "1http://a" * 7_000,
+    "www-userinfo": "(www.a@" * 9_000,
+    "www-underscores": "_www." + "a_" * 30_000 + "@x",
+    "closing-punctuation": "http://a.co/x_" + ";" * 60_000,
 }
 
 
