@@ -160,7 +160,8 @@ _TELEGRAM_MAIL = re.compile(r"(?i:(?:[a-z0-9_-]{0,26}[.+]){0,10}[a-z0-9_-]{1,35}
                             r"(?:(?:[a-z0-9][a-z0-9_-]{0,28})?[a-z0-9]\.){1,6}[a-z]{2,8})")
 _TELEGRAM_QUERY = re.compile(r"[^.]*\.[^?#]*[?#]")  # userinfo that a link before it reads as a query
 _NOT_TELEGRAM_USERINFO = "/[]{}()'`<>\"@\xab\xbb"  # (nor white space)
-_TELEGRAM_LINK = re.compile(_schemeful(r"\"'<>()\[\]{}`") + "|" + _SCHEMELESS)  # (no lookbehind)
+# A link that starts where it is matched (the scan's pattern, with no lookbehind).
+_LINK_HERE = re.compile(_schemeful(r"\"'<>()\[\]{}`") + "|" + _SCHEMELESS)
 # How other linkifiers (linkify-it, linkifyjs) read a link: no defang token or lookalike dot is
 # a dot to them (`h[.]files-host.com/u/abc` and `b．files-host.com/u/abc` are
 # files-host.com/u/abc), and linkifyjs links a host after anything but a letter, a digit, '@',
@@ -624,7 +625,7 @@ def find_links(text: str) -> list[Candidate]:
     telegram: list[tuple[int, int]] = []  # and Telegram
     glued = "@" in view or "$" in view or "#" in view
     glued_scheme = "@" in view or _glued_scheme(view)
-    www_at = "@" in view and "www." in view
+    www_at = "@" in view and _WWW.search(view) is not None
     gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension)
     for start, end, quiet in tokens:
         if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
@@ -633,7 +634,8 @@ def find_links(text: str) -> list[Candidate]:
         if glued_scheme and _TELEGRAM_HINT.search(view, start, end):
             telegram.append((start, end))
             gfm.append((start, end))
-        elif www_at and view.find("www.", start, end) >= 0 and view.find("@", start, end) >= 0:
+        elif www_at and view.find("@", start, end) >= 0 and _WWW.search(view, start, end) or \
+                quiet and view.find("://", start, end) >= 0:  # (a host after a scheme failed)
             gfm.append((start, end))
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
@@ -648,6 +650,8 @@ def find_links(text: str) -> list[Candidate]:
     links = _android_links(text, view, android, orig) if android else []
     if telegram:
         links += _telegram_links(view, telegram, orig)
+    if "//" in view and view.count("//") > view.count("http://") + view.count("https://"):
+        links += _relative_links(view, found, orig)  # (not for a "//" of http(s) links only)
     gfm_links = _gfm_links(text, gfm, orig) if gfm else []
     if not at:
         return _merge(text, out, links, gfm_links) if links or gfm_links else out
@@ -738,7 +742,7 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     for start, end in tokens:
         last = start
         for m in _TELEGRAM_START.finditer(view, start, end):
-            if (lo := m.end()) < last or not (link := _TELEGRAM_LINK.match(view, lo, end)):
+            if (lo := m.end()) < last or not (link := _LINK_HERE.match(view, lo, end)):
                 continue
             url, s, e = _candidate(view, link)
             if url is None:
@@ -762,14 +766,63 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     return [(url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1) for url, s, e, t in found]
 
 
+# Autolinker.js (Rocket.Chat, among others) links "//host" after anything but a letter, a digit,
+# '.', '@' or '#', and after a ':' that follows none of those (`://evil.com`, `x-//evil.com`): a
+# protocol-relative link, which a browser opens with the page's scheme. The scan reads one only
+# after white space, a bracket, a quote, '=' or '<'. anchorme.js makes an http link of the host
+# after any "://" but a scheme it knows (`rtsp://evil.com/x`, `1://evil.com`; not `ftp://`), and
+# Android's Linkify links rtsp:// (a media player opens it).
+_OPENED = ("http", "https", "ftp")  # (and schemes glued to a word: Telegram's and GFM's readings)
+
+
+def _relative_at(view: str, i: int) -> bool:
+    """Is the "//" at view[i] the start of a link to the host after it (_relative_links)?"""
+    c = view[i - 1] if i else ""
+    if c != ":":
+        return not (c.isalnum() or c in ".@#")
+    s = i - 1
+    while s > 0 and i - s < 34 and view[s - 1].isascii() and (view[s - 1].isalnum() or
+                                                            view[s - 1] in "+.-"):
+        s -= 1
+    return not view[s:i - 1].lower().endswith(_OPENED)
+
+
+def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
+                    orig: Callable[[int], int] | None) -> list[tuple[str, int, int, int]]:
+    """The links after a "//" that Autolinker or anchorme makes (_relative_at) outside the links
+    the scan found (`scanned`: `x.co?//evil.com_京` is one link), each read as the scan reads a
+    host there, in the text's offsets. Each reads on from where the last one ended (linear)."""
+    found: list[tuple[str, int, int, int]] = []
+    last = k = 0
+    i = view.find("//")
+    while i >= 0 and len(found) < MAX_CANDIDATES:
+        h = i + 2
+        while k < len(scanned) and scanned[k][2] <= i:
+            k += 1
+        if h >= last and h < len(view) and not view[h].isspace() and view[h] != "/" and \
+                not (k < len(scanned) and scanned[k][1] <= i) and _relative_at(view, i) and \
+                (link := _LINK_HERE.match(view, h)) and link[_SCHEME] is None:
+            url, s, e = _candidate(view, link)
+            if url is not None:
+                t = sp.start() if (sp := _SPACE.search(view, e)) else len(view)
+                found.append((url, s, e, t) if orig is None else
+                             (url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1))
+                last = e
+        i = view.find("//", i + 1)
+    return found
+
+
 # GFM (cmark-gfm's autolink extension: GitHub, GitLab, most Markdown renderers in Python and C)
 # links a scheme after anything but a letter (`1https://`, `$https://`: twitter-text links none
-# after a digit, '@', '$' or '#'), and "www." after white space or `*_~(` whatever follows its
-# dot (`www.(x)@evil.com`: a browser opens evil.com), each when the host's first character is
-# no punctuation (_gfm_host_char); not in an attribute value (`href="https://...`: raw HTML,
-# which it leaves as it is). Its link is the rest of the token, to a '<', less its closing
-# punctuation (_gfm_end), so a token holds one.
-_GFM_START = re.compile(r"(?<![A-Za-z])(?i:https?)://|(?<![^ \t\n\r*_~(])www\.")
+# after a digit, '@', '$' or '#'), and "www." after white space or `*_~(` (and `[]`, and "WWW.",
+# to micromark's: remark-gfm, react-markdown) whatever follows its dot (`www.(x)@evil.com`: a
+# browser opens evil.com), each when the host's first character is no punctuation
+# (_gfm_host_char); not in an attribute value (`href="https://...`: raw HTML, which it leaves
+# as it is). Its link is the rest of the token, to a '<', less its closing punctuation
+# (_gfm_end), so a token holds one. It is read in the tokens that hold an '@' or a glued scheme,
+# and those where a host after a scheme failed.
+_GFM_START = re.compile(r"(?<![A-Za-z])(?i:https?)://|(?<![^ \t\n\r*_~(\[\]])(?i:www)\.")
+_WWW = re.compile(r"(?i:www)\.")
 
 
 def _gfm_host_char(c: str) -> bool:
@@ -812,10 +865,11 @@ def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], i
             s = g.start()
             if _in_tag(text, s):
                 continue
-            if g[0] == "www." and _gfm_www(text, s, stop) or \
-                    g[0] != "www." and g.end() < stop and _gfm_host_char(text[g.end()]):
+            www = g[0][-1] == "."
+            if www and _gfm_www(text, s, stop) or \
+                    not www and g.end() < stop and _gfm_host_char(text[g.end()]):
                 e = s + _gfm_end(text[s:stop])
-                found.append(("http://" * (g[0] == "www.") + text[s:e], s, e, hi))
+                found.append(("http://" * www + text[s:e], s, e, hi))
                 break
     return found
 
@@ -899,6 +953,8 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((cut, text_end),)
         if ":" in url[6:] and (cut := _telegram_port(url)):
             others += ((cut, text_end),)
+        if "@" in url and (cut := _before_userinfo(url)):
+            others += ((cut, text_end),)  # `https://evil.com@good.com` is evil.com to Autolinker
         inner = _INNER_SCHEME.search(url, 1) if "://" in url[8:] else None
         if inner:  # Discord and linkify-it link the URL inside (`good.com/https://evil.com`)
             others += ((url[inner.start():], text_end),)
@@ -1118,6 +1174,16 @@ class _Ahead:
         if self.dot < after:
             self.dot = _found(_DOT_SEGMENT.search(view, after), len(view))
         return self.dot >= stop
+
+
+def _before_userinfo(url: str) -> str | None:
+    """The link with a scheme `url` up to the '@' that ends its userinfo, as Autolinker.js ends
+    it (it reads no userinfo), or None."""
+    if (s := url.find("://")) < 0:
+        return None
+    authority = _authority_end(url)
+    at = url.find("@", s + 3, authority.start() if authority else len(url))
+    return url[:at] if at > s + 3 else None
 
 
 def _authority_end(url: str) -> re.Match[str] | None:

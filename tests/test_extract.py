@@ -214,6 +214,9 @@ HOSTILE = {
     "www-userinfo": "(www.a@" * 9_000,
     "www-underscores": "_www." + "a_" * 30_000 + "@x",
     "closing-punctuation": "http://a.co/x_" + ";" * 60_000,
+    # Autolinker.js
+    "relative-links": "-//a.co/" * 8_000,
+    "relative-after-colons": "://a.co " * 8_000,
 }
 
 
