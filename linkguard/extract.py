@@ -771,8 +771,9 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
 # protocol-relative link, which a browser opens with the page's scheme. The scan reads one only
 # after white space, a bracket, a quote, '=' or '<'. anchorme.js makes an http link of the host
 # after any "://" but a scheme it knows (`rtsp://evil.com/x`, `1://evil.com`; not `ftp://`), and
-# Android's Linkify links rtsp:// (a media player opens it).
-_OPENED = ("http", "https", "ftp")  # (and schemes glued to a word: Telegram's and GFM's readings)
+# Android's Linkify links rtsp:// (a media player opens it). bleach.linkify does so after a
+# scheme glued to a letter or digit (`äftp://evil.com`, `xhttp://evil.com`).
+_OPENED = ("http", "https", "ftp")
 
 
 def _relative_at(view: str, i: int) -> bool:
@@ -784,7 +785,7 @@ def _relative_at(view: str, i: int) -> bool:
     while s > 0 and i - s < 34 and view[s - 1].isascii() and (view[s - 1].isalnum() or
                                                             view[s - 1] in "+.-"):
         s -= 1
-    return not view[s:i - 1].lower().endswith(_OPENED)
+    return view[s:i - 1].lower() not in _OPENED or s > 0 and view[s - 1].isalnum()
 
 
 def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
