@@ -772,7 +772,7 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
 # after white space, a bracket, a quote, '=' or '<'. anchorme.js makes an http link of the host
 # after any "://" but a scheme it knows (`rtsp://evil.com/x`, `1://evil.com`; not `ftp://`), and
 # Android's Linkify links rtsp:// (a media player opens it). bleach.linkify does so after a
-# scheme glued to a letter or digit (`äftp://evil.com`, `xhttp://evil.com`).
+# scheme glued to a letter, a digit, '_', '.' or '@' (`äftp://evil.com`, `.ftp://evil.com`).
 _OPENED = ("http", "https", "ftp")
 
 
@@ -785,7 +785,10 @@ def _relative_at(view: str, i: int) -> bool:
     while s > 0 and i - s < 34 and view[s - 1].isascii() and (view[s - 1].isalnum() or
                                                             view[s - 1] in "+.-"):
         s -= 1
-    return view[s:i - 1].lower() not in _OPENED or s > 0 and view[s - 1].isalnum()
+    while s < i - 1 and not view[s].isalpha():
+        s += 1  # (a scheme starts with a letter: `-ftp://` is ftp://)
+    return view[s:i - 1].lower() not in _OPENED or s > 0 and (view[s - 1].isalnum() or
+                                                            view[s - 1] in "_.@")
 
 
 def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
@@ -854,9 +857,16 @@ def _gfm_www(text: str, i: int, stop: int) -> bool:
     return dots > 0 and (dots > 10 or not (last or this))
 
 
+# Discord (simple-markdown's url rule) links "http://" or "https://" after anything, and
+# whatever follows it to white space or '<', but a closing `.,:;"')]`: `xhttps://(x)@evil.com`.
+# In JSON and HTML it is read as a token taken whole is (_whole_end).
+_DISCORD = re.compile(r"https?://[^\s<]*[^<.,:;\"')\]\s]")
+
+
 def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], int] | None
                ) -> list[tuple[str, int, int, int]]:
-    """GFM's link in each of these tokens (view offsets), in the text's offsets."""
+    """GFM's link in each of these tokens (view offsets), and Discord's, in the text's
+    offsets."""
     found: list[tuple[str, int, int, int]] = []
     for start, end in tokens:
         lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
@@ -872,6 +882,9 @@ def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], i
                 e = s + _gfm_end(text[s:stop])
                 found.append(("http://" * www + text[s:e], s, e, hi))
                 break
+        if (d := _DISCORD.search(text, lo, stop)) and \
+                (d := _DISCORD.match(text, d.start(), _whole_end(text, d.start(), d.start(), stop))):
+            found.append((d[0], d.start(), d.end(), hi))  # (JSON and HTML: as a token whole)
     return found
 
 

@@ -217,6 +217,8 @@ HOSTILE = {
     # Autolinker.js
     "relative-links": "-//a.co/" * 8_000,
     "relative-after-colons": "://a.co " * 8_000,
+    # Discord (simple-markdown)
+    "glued-schemes-before-quotes": 'xhttps://a"@' * 5_500,
 }
 
 
