@@ -627,10 +627,14 @@ def find_links(text: str) -> list[Candidate]:
     glued_scheme = "@" in view or _glued_scheme(view)
     www_at = "@" in view and _WWW.search(view) is not None
     gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension)
+    k = 0  # the first link found that ends in or after this token
     for start, end, quiet in tokens:
+        while k < len(found) and found[k][2] <= start:
+            k += 1
         if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
-                glued and _ANDROID_HINT.search(view, start, end):
-            android.append((start, end))
+                glued and _ANDROID_HINT.search(view, start, end) or \
+                k < len(found) and found[k][2] < end and _tail_start(view, end) > found[k][2]:
+            android.append((start, end))  # (the last: the token goes on past its first link)
         if glued_scheme and _TELEGRAM_HINT.search(view, start, end):
             telegram.append((start, end))
             gfm.append((start, end))
@@ -1008,6 +1012,10 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             whole = url + _DEFANG.sub(".", text[end:stop])
             if inner:  # (and taken whole: `good.com/https://evil｡com` is evil.com)
                 others += ((whole[inner.start():], max(end, span_stop)),)
+            if url[:4] == "http" and not _glued(text, start) and \
+                    start + len(url) < (e := _android_end(text, start)) < stop:
+                # Android's link reads on too, and ends sooner: `http://a.com.:80/u/abc=`
+                others += ((text[start:e], max(end, span_stop)),)
             out.append(Candidate(url, start, end, whole, max(end, span_stop), others))
         else:
             out.append(Candidate(url, start, end, None, -1, others))
