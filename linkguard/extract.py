@@ -139,7 +139,8 @@ _CANDIDATE = re.compile(
 _ANDROID = re.compile(r"(?<!\w)(?P<scheme>(?i:https?|ftp|rtsp))(?P<sep>://)(?P<userinfo>)(?P<shost>)"
                       r"|(?<!\w)(?<!://)(?<![^\x00-\x7f\s][-.])(?!-)" + _SCHEMELESS)
 # Where Android may link what the scan does not: in a token that holds a link to twitter-text,
-# '$' or '#' glued before one, or an '@'; in one that holds none, also a host or an IPv4
+# '$' or '#' glued before one, or an '@' (or more than closing punctuation after the link, which
+# find_links sees); in one that holds none, also a host or an IPv4
 # address after '/', or after a '-' or '.' that follows no letter or digit, a scheme, userinfo
 # with a parenthesis or a quote, a TLD before '-' or '+', a dotted quad (not `e.g.`, `v2.1`,
 # `3.5` or `/www.a`: nor does Android link those).
