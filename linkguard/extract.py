@@ -160,6 +160,7 @@ _TELEGRAM_START = re.compile(r"(?<=[0-9A-Za-z@$#])(?=(?i:https?)://)|@(?=[^\s@/]
 _TELEGRAM_MAIL = re.compile(r"(?i:(?:[a-z0-9_-]{0,26}[.+]){0,10}[a-z0-9_-]{1,35}@"
                             r"(?:(?:[a-z0-9][a-z0-9_-]{0,28})?[a-z0-9]\.){1,6}[a-z]{2,8})")
 _TELEGRAM_QUERY = re.compile(r"[^.]*\.[^?#]*[?#]")  # userinfo that a link before it reads as a query
+_FRAGMENT = re.compile(r"#[\w/]")  # (after an e-mail address, `bob@evil.com#1` is a link to it)
 _NOT_TELEGRAM_USERINFO = "/[]{}()'`<>\"@\xab\xbb"  # (nor white space)
 # A link that starts where it is matched (the scan's pattern, with no lookbehind).
 _LINK_HERE = re.compile(_schemeful(r"\"'<>()\[\]{}`") + "|" + _SCHEMELESS)
@@ -754,15 +755,15 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
                 continue
             if m[0] == "@":
                 # Userinfo: not empty, after no letter, digit, '/', '#' or '@' (no scheme),
-                # and the two no e-mail address unless a path or a port follows.
+                # and the two no e-mail address unless a path, a port or a fragment follows.
                 u = m.start()
                 while u > last and view[u - 1] not in _NOT_TELEGRAM_USERINFO and \
                         not view[u - 1].isspace():
                     u -= 1
                 if u == m.start() or u > last and (view[u - 1].isalnum() or view[u - 1] in "_/#@") \
                         or _TELEGRAM_QUERY.match(view, u, m.start()) \
-                        or not (_authority_end(url) or ":" in url) and \
-                        _TELEGRAM_MAIL.fullmatch(view, u, e):
+                        or not (_authority_end(url) or ":" in url or _FRAGMENT.match(view, e)) \
+                        and _TELEGRAM_MAIL.fullmatch(view, u, e):
                     continue  # (`good.com?@evil.com`: a query of the link to good.com)
             found.append((url, s, e, end))  # (its port read by _merge, as every link's)
             last = e
