@@ -628,8 +628,8 @@ def find_links(text: str) -> list[Candidate]:
     glued = "@" in view or "$" in view or "#" in view
     glued_scheme = "@" in view or _glued_scheme(view)
     www_at = "@" in view and _WWW.search(view) is not None
-    gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension)
-    k = 0  # the first link found that ends in or after this token
+    gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension) and Discord
+    k = 0  # the first link found that ends after this token starts
     for start, end, quiet in tokens:
         while k < len(found) and found[k][2] <= start:
             k += 1
@@ -886,7 +886,7 @@ def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], i
             if www and _gfm_www(text, s, stop) or \
                     not www and g.end() < stop and _gfm_host_char(text[g.end()]):
                 e = s + _gfm_end(text[s:stop])
-                found.append(("http://" * www + text[s:e], s, e, hi))
+                found.append((("http://" if www else "") + text[s:e], s, e, hi))
                 break
         if (d := _DISCORD.search(text, lo, stop)) and \
                 (d := _DISCORD.match(text, d.start(), _whole_end(text, d.start(), d.start(), stop))):
@@ -1299,9 +1299,10 @@ def _other_links(text: str, out: list[Candidate], breaks: re.Pattern[str],
 
 def _merge(text: str, out: list[Candidate], found: list[tuple[str, int, int, int]],
            gfm: list[tuple[str, int, int, int]]) -> list[Candidate]:
-    """`out` with the links other linkifiers make (`found`, and GFM's `gfm`: url, start, end,
-    token end, in the text's offsets). One inside or across a candidate's link is another
-    reading of it (`others`); one elsewhere is a candidate of its own, not `linked`."""
+    """`out` with the links other linkifiers make (`found`, and GFM's and Discord's `gfm`, which
+    end as those linkifiers end them: no port reading; url, start, end, token end, in the
+    text's offsets). One inside or across a candidate's link is another reading of it
+    (`others`); one elsewhere is a candidate of its own, not `linked`."""
     if not found and not gfm:
         return out
     # (a port that is none opens nothing: Telegram's link ends before it)
