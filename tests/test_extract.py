@@ -279,9 +279,11 @@ def test_markup_links_never_raise_and_are_new(text: str) -> None:
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join),
        st.sampled_from(["\u200b", "\u2060", "\ufeff"]))
 def test_ignorables_around_text_change_nothing(text: str, ignorable: str) -> None:
-    """An ignorable at either end of the text moves spans, never urls."""
-    plain = find_links(text)
-    padded = find_links(ignorable + text + ignorable)
+    """An ignorable at either end of the text moves the spans of the links we show, never
+    their urls. (Another linkifier may take it into a link: to Android's Linkify U+200B is a
+    label character, so in `http://www.\u200b` it links `www.`, and in `http://www.` `www`.)"""
+    plain = [c for c in find_links(text) if c.linked]
+    padded = [c for c in find_links(ignorable + text + ignorable) if c.linked]
     assert [c.url for c in padded] == [c.url for c in plain]
     assert [(c.start, c.end) for c in padded] == [(c.start + 1, c.end + 1) for c in plain]
 
