@@ -772,13 +772,14 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     return [(url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1) for url, s, e, t in found]
 
 
-# Autolinker.js (Rocket.Chat, among others) links "//host" after anything but a letter, a digit,
-# '.', '@' or '#', and after a ':' that follows none of those (`://evil.com`, `x-//evil.com`): a
-# protocol-relative link, which a browser opens with the page's scheme. The scan reads one only
-# after white space, a bracket, a quote, '=' or '<'. anchorme.js makes an http link of the host
-# after any "://" but a scheme it knows (`rtsp://evil.com/x`, `1://evil.com`; not `ftp://`), and
-# Android's Linkify links rtsp:// (a media player opens it). bleach.linkify does so after a
-# scheme glued to a letter, a digit, '_', '.' or '@' (`äftp://evil.com`, `.ftp://evil.com`).
+# Autolinker.js (older Rocket.Chat, among others) links "//host" after anything but a letter,
+# a digit, '.', '@' or '#', and after a ':' that follows none of those (`://evil.com`,
+# `x-//evil.com`): a protocol-relative link, which a browser opens with the page's scheme. The
+# scan reads one only after white space, a bracket, a quote, '=' or '<'. anchorme.js makes an
+# http link of the host after any "://" but a scheme it knows (`rtsp://evil.com/x`,
+# `1://evil.com`; not `ftp://`), and Android's Linkify links rtsp:// (a media player opens it).
+# bleach.linkify does so after a scheme glued to a letter, a digit, '_', '.' or '@'
+# (`äftp://evil.com`, `.ftp://evil.com`).
 _OPENED = ("http", "https", "ftp")
 
 
