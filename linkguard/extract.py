@@ -80,6 +80,7 @@ class Candidate(NamedTuple):  # immutable; a tuple is made several times faster 
 # twitter-text latinAccentChars: letters allowed in schemeless hosts and in paths.
 _LATIN = ("\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
           "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff")
+_LATIN_CHAR = re.compile(f"[{_LATIN}]")
 _DOTS = "\u3002\uff0e\uff61\ufe52\u2024"  # lookalike full stops used as label separators
 _DEFANGED = r"\[\.\]|\(\.\)|\{\.\}|(?i:\[dot\]|\(dot\)|\{dot\})"
 _DOT = rf"(?:[.{_DOTS}]|{_DEFANGED})"  # a label separator: '.', a lookalike, a defang token
@@ -976,6 +977,11 @@ def _candidates(text: str, view: str, found: list[tuple[str, int, int, int]],
             others += ((cut, text_end),)
         if "@" in url and (cut := _before_userinfo(url)):
             others += ((cut, text_end),)  # `https://evil.com@good.com` is evil.com to Autolinker
+        if start == 0 and _LATIN_CHAR.match(url):
+            # twitter-text takes the text's first character as the one before a link when it
+            # can (its validUrlPrecedingChars come first): `éevil.com` opening a message is
+            # evil.com to it (after another character, éevil.com)
+            others += ((url[1:], text_end),)
         inner = _INNER_SCHEME.search(url, 1) if "://" in url[8:] else None
         if inner:  # Discord and linkify-it link the URL inside (`good.com/https://evil.com`)
             others += ((url[inner.start():], text_end),)

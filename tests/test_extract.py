@@ -308,7 +308,8 @@ def test_plain_host_shortcut_changes_nothing(text: str) -> None:
     ("\uff38evil.com:80/x", "evil.com:80/x"),
     ("\u03a3\u03b5\u03bb\u03af\u03b4\u03b1.gr", None),  # only a TLD after the Greek label
     ("\u043f\u0440\u0438\u0432\u0435\u0442.com/x", None),
-    ("\u00e9evil.com", None),  # accented Latin is validAsciiDomain's
+    ("x \u00e9evil.com", None),  # accented Latin is validAsciiDomain's...
+    ("\u00e9evil.com", "evil.com"),  # ...but the text's first character precedes a link to it
     ("evil.com", None),
     ("http://\u043f\u0440\u0438\u0432\u0435\u0442evil.com/", None),  # with a scheme: the host
 ])
