@@ -768,6 +768,12 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
                     continue  # (`good.com?@evil.com`: a query of the link to good.com)
             found.append((url, s, e, end))  # (its port read by _merge, as every link's)
             last = e
+    return _in_text(found, orig)
+
+
+def _in_text(found: list[tuple[str, int, int, int]], orig: Callable[[int], int] | None
+             ) -> list[tuple[str, int, int, int]]:
+    """Links found in the view (url, start, end, token end), in the text's offsets."""
     if orig is None or not found:
         return found
     return [(url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1) for url, s, e, t in found]
@@ -817,11 +823,10 @@ def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
             url, s, e = _candidate(view, link)
             if url is not None:
                 t = sp.start() if (sp := _SPACE.search(view, e)) else len(view)
-                found.append((url, s, e, t) if orig is None else
-                             (url, orig(s), orig(e - 1) + 1, orig(t - 1) + 1))
+                found.append((url, s, e, t))
                 last = e
         i = view.find("//", i + 1)
-    return found
+    return _in_text(found, orig)
 
 
 # GFM (cmark-gfm's autolink extension: GitHub, GitLab, most Markdown renderers in Python and C)
