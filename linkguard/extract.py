@@ -744,31 +744,43 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     """Telegram's links (_TELEGRAM_HINT) in these tokens of the view, in the text's offsets: the
     link after a scheme glued to what precedes it, and a host after userinfo (unless the two are
     an e-mail address), each read as the scan reads a link that starts there. As Telegram, each
-    reads on from where the last one ended (linear in the token)."""
+    reads on from where the last one ended. An '@' is judged before its link is read: linear in
+    the token."""
     found: list[tuple[str, int, int, int]] = []
     for start, end in tokens:
-        last = start
+        last = start  # where the last link ends
         for m in _TELEGRAM_START.finditer(view, start, end):
-            if (lo := m.end()) < last or not (link := _LINK_HERE.match(view, lo, end)):
+            if (lo := m.end()) < last:
+                continue
+            u = _telegram_userinfo(view, last, m.start()) if m[0] == "@" else lo
+            if u < 0:
+                continue
+            if not (link := _LINK_HERE.match(view, lo, end)):
                 continue
             url, s, e = _candidate(view, link)
             if url is None:
                 continue
-            if m[0] == "@":
-                # Userinfo: not empty, after no letter, digit, '/', '#' or '@' (no scheme),
-                # and the two no e-mail address unless a path, a port or a fragment follows.
-                u = m.start()
-                while u > last and view[u - 1] not in _NOT_TELEGRAM_USERINFO and \
-                        not view[u - 1].isspace():
-                    u -= 1
-                if u == m.start() or u > last and (view[u - 1].isalnum() or view[u - 1] in "_/#@") \
-                        or _TELEGRAM_QUERY.match(view, u, m.start()) \
-                        or not (_authority_end(url) or ":" in url or _FRAGMENT.match(view, e)) \
-                        and _TELEGRAM_MAIL.fullmatch(view, u, e):
-                    continue  # (`good.com?@evil.com`: a query of the link to good.com)
-            found.append((url, s, e, end))  # (its port read by _merge, as every link's)
+            if m[0] == "@" and _TELEGRAM_MAIL.fullmatch(view, u, e) and \
+                    not (_authority_end(url) or ":" in url or _FRAGMENT.match(view, e)):
+                continue  # an e-mail address, with no path, port or fragment after it
             last = e
+            found.append((url, s, e, end))  # (its port read by _merge, as every link's)
+            if len(found) == MAX_CANDIDATES:
+                return _in_text(found, orig)
     return _in_text(found, orig)
+
+
+def _telegram_userinfo(view: str, last: int, at: int) -> int:
+    """Where userinfo before the '@' at view[at] starts to Telegram (none before view[last]),
+    or -1: not empty, after no letter, digit, '/', '#' or '@' (no scheme), and no query of a
+    link before it (`good.com?@evil.com`)."""
+    u = at
+    while u > last and view[u - 1] not in _NOT_TELEGRAM_USERINFO and not view[u - 1].isspace():
+        u -= 1
+    if u == at or u > last and (view[u - 1].isalnum() or view[u - 1] in "_/#@") \
+            or _TELEGRAM_QUERY.match(view, u, at):
+        return -1
+    return u
 
 
 def _in_text(found: list[tuple[str, int, int, int]], orig: Callable[[int], int] | None
