@@ -13,10 +13,11 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from pathlib import Path
+
     from linkguard import extract, urls
     from linkguard.lists import EntryError, Format, ListSpec, parse_line
     from linkguard.verdict import Action
-    from pathlib import Path
 
 
 def _text(data: bytes) -> str:
