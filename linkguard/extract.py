@@ -625,7 +625,7 @@ def find_links(text: str) -> list[Candidate]:
     folded = view != text  # fullwidth or compatibility forms, read as ASCII in the view
     at = []
     android: list[tuple[int, int]] = []  # tokens where Android may link what the scan does not
-    telegram: list[tuple[int, int]] = []  # and Telegram
+    telegram: list[tuple[int, int]] = []  # and Telegram (and linkifyjs after an '@')
     glued = "@" in view or "$" in view or "#" in view
     glued_scheme = "@" in view or _glued_scheme(view)
     www_at = "@" in view and _WWW.search(view) is not None
@@ -744,26 +744,35 @@ def _telegram_links(view: str, tokens: list[tuple[int, int]], orig: Callable[[in
     """Telegram's links (_TELEGRAM_HINT) in these tokens of the view, in the text's offsets: the
     link after a scheme glued to what precedes it, and a host after userinfo (unless the two are
     an e-mail address), each read as the scan reads a link that starts there. As Telegram, each
-    reads on from where the last one ended. An '@' is judged before its link is read: linear in
-    the token."""
+    reads on from where the last one ended. And linkifyjs's link of the host after an '@' that
+    is no userinfo to Telegram (_LinkifyjsLinks), read on from the last of those. An '@' is
+    judged before its link is read: linear in the token."""
     found: list[tuple[str, int, int, int]] = []
     for start, end in tokens:
-        last = start  # where the last link ends
+        last = after_at = start  # where Telegram's last link ends, and linkifyjs's
+        links_before = None  # (linkifyjs's, found at the first '@' that needs them)
         for m in _TELEGRAM_START.finditer(view, start, end):
             if (lo := m.end()) < last:
                 continue
             u = _telegram_userinfo(view, last, m.start()) if m[0] == "@" else lo
             if u < 0:
-                continue
+                if lo < after_at:
+                    continue
+                links_before = links_before or _LinkifyjsLinks(view, start, end)
+                if not links_before.host_after(m.start()):
+                    continue
             if not (link := _LINK_HERE.match(view, lo, end)):
                 continue
             url, s, e = _candidate(view, link)
             if url is None:
                 continue
-            if m[0] == "@" and _TELEGRAM_MAIL.fullmatch(view, u, e) and \
+            if u < 0:
+                after_at = e
+            elif m[0] == "@" and _TELEGRAM_MAIL.fullmatch(view, u, e) and \
                     not (_authority_end(url) or ":" in url or _FRAGMENT.match(view, e)):
                 continue  # an e-mail address, with no path, port or fragment after it
-            last = e
+            else:
+                last = e
             found.append((url, s, e, end))  # (its port read by _merge, as every link's)
             if len(found) == MAX_CANDIDATES:
                 return _in_text(found, orig)
@@ -781,6 +790,48 @@ def _telegram_userinfo(view: str, last: int, at: int) -> int:
             or _TELEGRAM_QUERY.match(view, u, at):
         return -1
     return u
+
+
+# linkifyjs (Element, among others) links the host after an '@' unless the two are an e-mail
+# address, or a link before it in the token goes on over it (`good.com/@evil.com`,
+# `https://good.com">@evil.com`): `(x)@evil.com`, `u!*'@evil.com`, `x.@evil.com` and
+# `see @evil.com` link evil.com, `bob@evil.com` is an address. Its local part is a run of
+# letters, digits, single dots and symbols but _NOT_LOCAL that holds a letter, a digit or '~'
+# and does not end in '.'. A link goes on over anything but white space after a scheme it
+# knows, and after a host with a TLD and '/', '?' or '#'.
+_NOT_LOCAL = "!\"(),:;<>@[]\uff08\uff09\u300c\u300d\u300e\u300f\uff1c\uff1e\u30fb"
+_LINKIFYJS_LINK = re.compile(r"(?<![0-9A-Za-z])(?:(?i:https?|ftps?)://(?=[^\s(){}\[\]<>'\".,:;!?])"
+                             r"|(?i:mailto|file):(?=[^\W_]|[/?]))"
+                             r"|[^\W_](?=\.([^\W\d_]{2,63})(?::[0-9]*)?[/?#])")
+
+
+class _LinkifyjsLinks:
+    """Where linkifyjs's links start in a token of the view, to tell whether it links the host
+    after an '@' there (found once a token: linear in it)."""
+
+    def __init__(self, view: str, start: int, end: int) -> None:
+        self.view = view
+        self.spaces = [m.start() for m in _SPACE.finditer(view, start, end)]
+        self.starts = [m.start() for m in _LINKIFYJS_LINK.finditer(view, start, end)
+                       if m[1] is None or m[1].lower() in _tlds()]
+        self.start = start
+
+    def host_after(self, at: int) -> bool:
+        """Does linkifyjs link the host after the '@' at view[at]?"""
+        view = self.view
+        if at and (view[at - 1].isalnum() or view[at - 1] == "~"):
+            return False  # an e-mail address
+        i = bisect.bisect_left(self.spaces, at)
+        lo = self.spaces[i - 1] + 1 if i else self.start  # (where its white space ends)
+        if (k := bisect.bisect_left(self.starts, lo)) < len(self.starts) and self.starts[k] < at:
+            return False  # in a link that goes on over it
+        if at == lo or view[at - 1] == ".":
+            return True
+        u = at  # the local part: back to a symbol it does not take or a second '.'
+        while u > lo and (c := view[u - 1]) not in _NOT_LOCAL and \
+                not (c == "." == view[u - 2:u - 1]):
+            u -= 1
+        return not any(c.isalnum() or c == "~" for c in view[u:at])
 
 
 def _in_text(found: list[tuple[str, int, int, int]], orig: Callable[[int], int] | None
