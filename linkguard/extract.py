@@ -1136,7 +1136,7 @@ _ANDROID_PORT = re.compile(r":[0-9]{1,5}")
 # Without a scheme, labels and a TLD at a word boundary (`evil.com-x`, `evil.com+` are evil.com),
 # unless that is the start of an e-mail address, which Linkify links instead.
 _ANDROID_HOST = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,63})(?!\w)")
-_MAIL = re.compile(r"[\w.+%'-]*@[^\W_]")
+_MAIL = re.compile(r"[\w.+%'-]{0,256}+@[^\W_]")  # (Android's local part: 256 at most)
 # A dotted quad alone is a link to it (to twitter-text it is as often a version number).
 _OCTET_A = r"25[0-5]|2[0-4][0-9]|[01][0-9]{2}|[1-9][0-9]?"
 _ANDROID_IP = re.compile(
