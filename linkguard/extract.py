@@ -644,27 +644,27 @@ def find_links(text: str) -> list[Candidate]:
     glued = "@" in view or "$" in view or "#" in view
     glued_scheme = "@" in view or _glued_scheme(view)
     www_at = "@" in view and _WWW.search(view) is not None
-    gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's autolink extension) and Discord
+    gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's) and Discord: text offsets
     k = 0  # the first link found that ends after this token starts
     for start, end, quiet in tokens:
         while k < len(found) and found[k][2] <= start:
             k += 1
+        lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)  # in the text
         if _ANDROID_QUIET_HINT.search(view, start, end) if quiet else \
                 glued and _ANDROID_HINT.search(view, start, end) or \
                 k < len(found) and found[k][2] < end and _tail_start(view, end) > found[k][2]:
             android.append((start, end))  # (the last: the token goes on past its first link)
         if glued_scheme and _TELEGRAM_HINT.search(view, start, end):
             telegram.append((start, end))
-            gfm.append((start, end))
+            gfm.append((lo, hi))
         elif www_at and view.find("@", start, end) >= 0 and _WWW.search(view, start, end) or \
                 quiet and view.find("://", start, end) >= 0:  # (a host after a scheme failed)
-            gfm.append((start, end))
+            gfm.append((lo, hi))
         if (quiet or view.find("_", start, end) >= 0) and \
                 (o := _OTHER_HINT.search(view, start, end)):
             at.append(o.start() if orig is None else orig(o.start()))
         elif d := _DEFANG.search(view, start, end):
             at.append(d.start() if orig is None else orig(d.start()))  # h[.]files-host.com
-        lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
         if b := breaks.search(text, lo, hi):
             at.append(b.start())
         elif folded and (f := _FOLDABLE.search(text, lo, hi)):
@@ -674,7 +674,7 @@ def find_links(text: str) -> list[Candidate]:
         links += _telegram_links(view, telegram, orig)
     if "//" in view and view.count("//") > view.count("http://") + view.count("https://"):
         links += _relative_links(view, found, orig)  # (not for a "//" of http(s) links only)
-    gfm_links = _gfm_links(text, gfm, orig) if gfm else []
+    gfm_links = _gfm_links(text, gfm) if gfm else []
     if not at:
         return _merge(text, out, links, gfm_links) if links or gfm_links else out
     spans = [(lo, hi) for lo, hi in _tokens(text, sorted(at)) if _LINKISH.search(text, lo, hi)]
@@ -954,13 +954,10 @@ def _gfm_www(text: str, i: int, stop: int) -> bool:
 _DISCORD = re.compile(r"https?://[^\s<]*[^<.,:;\"')\]\s]")
 
 
-def _gfm_links(text: str, tokens: list[tuple[int, int]], orig: Callable[[int], int] | None
-               ) -> list[tuple[str, int, int, int]]:
-    """GFM's link in each of these tokens (view offsets), and Discord's, in the text's
-    offsets."""
+def _gfm_links(text: str, tokens: list[tuple[int, int]]) -> list[tuple[str, int, int, int]]:
+    """GFM's link in each of these tokens of the text, and Discord's."""
     found: list[tuple[str, int, int, int]] = []
-    for start, end in tokens:
-        lo, hi = (start, end) if orig is None else (orig(start), orig(end - 1) + 1)
+    for lo, hi in tokens:
         stop = text.find("<", lo, hi)
         stop = hi if stop < 0 else stop
         for g in _GFM_START.finditer(text, lo, stop):
