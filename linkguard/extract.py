@@ -577,18 +577,19 @@ def _candidate(view: str, m: re.Match[str], lenient: bool = False
 
 
 class _Next:
-    """The next match of a pattern in the view at or after a position, or the view's length:
-    one found for a position serves every position up to it, so candidates that come in order
-    look through the view once (an authority's delimiter after each of 7,000 `www.a$[.]` in one
-    token, each looked for to the token's end, took 2.9 s)."""
+    """The next match of a pattern in view[:hi] at or after a position, or `hi`: one found for
+    a position serves every position up to it, so candidates that come in order look through
+    the view once (an authority's delimiter after each of 7,000 `www.a$[.]` in one token, each
+    looked for to the token's end, took 2.9 s)."""
 
-    def __init__(self, pattern: re.Pattern[str], view: str) -> None:
-        self.pattern, self.view = pattern, view
+    def __init__(self, pattern: re.Pattern[str], view: str, hi: int) -> None:
+        self.pattern, self.view, self.hi = pattern, view, hi
         self.lo = self.found = -1  # no match in view[lo:found]
 
     def at(self, pos: int) -> int:
         if not self.lo <= pos <= self.found:
-            self.lo, self.found = pos, _found(self.pattern.search(self.view, pos), len(self.view))
+            m = self.pattern.search(self.view, pos, self.hi)
+            self.lo, self.found = pos, _found(m, self.hi)
         return self.found
 
 
@@ -985,7 +986,7 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
     (other linkifiers take the rest of the token into it: `http://good.com/日本/evil.com`)."""
     found: list[tuple[str, int, int, int]] = []
     pos, hi = lo, len(view) if hi is None else hi
-    stops = _Next(_AUTHORITY_OR_STOP_OR_AT, view)  # (for _userinfo_link)
+    stops = _Next(_AUTHORITY_OR_STOP_OR_AT, view, hi)  # (for _userinfo_link)
     while hint := _HINT.search(view, pos, hi):
         pos, token_end = _token(view, pos, hint.start(), hi)
         token_start, before, failed = pos, len(found), False
