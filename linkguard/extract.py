@@ -891,6 +891,7 @@ def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
     host there, in the text's offsets. Each reads on from where the last one ended (linear)."""
     found: list[tuple[str, int, int, int]] = []
     last = k = 0
+    spaces = _Next(_SPACE, view, len(view))  # (where a link's token ends)
     i = view.find("//")
     while i >= 0 and len(found) < MAX_CANDIDATES:
         h = i + 2
@@ -901,8 +902,7 @@ def _relative_links(view: str, scanned: list[tuple[str, int, int, int]],
                 (link := _LINK_HERE.match(view, h)) and link[_SCHEME] is None:
             url, s, e = _candidate(view, link)
             if url is not None:
-                t = sp.start() if (sp := _SPACE.search(view, e)) else len(view)
-                found.append((url, s, e, t))
+                found.append((url, s, e, spaces.at(e)))
                 last = e
         i = view.find("//", i + 1)
     return _in_text(found, orig)
