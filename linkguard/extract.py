@@ -986,7 +986,7 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
     (other linkifiers take the rest of the token into it: `http://good.com/日本/evil.com`)."""
     found: list[tuple[str, int, int, int]] = []
     pos, hi = lo, len(view) if hi is None else hi
-    stops = _Next(_AUTHORITY_OR_STOP_OR_AT, view, hi)  # (for _userinfo_link)
+    stops = None  # (for _userinfo_link: made at the first candidate that fails)
     while hint := _HINT.search(view, pos, hi):
         pos, token_end = _token(view, pos, hint.start(), hi)
         token_start, before, failed = pos, len(found), False
@@ -996,6 +996,7 @@ def _scan(view: str, pattern: re.Pattern[str], lenient: bool = False, lo: int = 
                 break  # after a scheme in the token: other linkifiers take the token from it
             url, start, pos = _candidate(view, m, lenient)
             if url is None:
+                stops = stops or _Next(_AUTHORITY_OR_STOP_OR_AT, view, hi)
                 if (userinfo := _userinfo_link(view, m, token_end, stops)) is None:
                     failed = True
                     if lenient and m[_SCHEME] is not None:
