@@ -646,6 +646,9 @@ def find_links(text: str) -> list[Candidate]:
     glued_scheme = "@" in view or _glued_scheme(view)
     www_at = "@" in view and _WWW.search(view) is not None
     gfm: list[tuple[int, int]] = []  # and GFM (cmark-gfm's) and Discord: text offsets
+    # Tokens with a folded character, read as written too: twitter-text ends a link at it and
+    # links what follows (`good.com/ａbc.evil.com` is good.com/ and bc.evil.com to it).
+    written: list[tuple[int, int]] = []
     k = 0  # the first link found that ends after this token starts
     for start, end, quiet in tokens:
         while k < len(found) and found[k][2] <= start:
@@ -666,11 +669,16 @@ def find_links(text: str) -> list[Candidate]:
             at.append(o.start() if orig is None else orig(o.start()))
         elif d := _DEFANG.search(view, start, end):
             at.append(d.start() if orig is None else orig(d.start()))  # h[.]files-host.com
+        f = _FOLDABLE.search(text, lo, hi) if folded else None
+        if f:
+            written.append((lo, hi))
         if b := breaks.search(text, lo, hi):
             at.append(b.start())
-        elif folded and (f := _FOLDABLE.search(text, lo, hi)):
+        elif f:
             at.append(f.start())  # `evil.comｅ` is evil.com to twitter-text, evil.come folded
     links = _android_links(text, view, android, orig) if android else []
+    for lo, hi in written:  # twitter-text's links in the text as written (see `written`)
+        links += _scan(text, _CANDIDATE, lo=lo, hi=hi)
     if telegram:
         links += _telegram_links(view, telegram, orig)
     if "//" in view and view.count("//") > view.count("http://") + view.count("https://"):
