@@ -22,7 +22,7 @@ from linkguard.lists import (
     ListLoadError,
     ParsedList,
     iter_entries,
-    load_list,
+    load_lists,
     read_list_file,
     read_manifest,
 )
@@ -121,12 +121,14 @@ class Engine:
 
     @classmethod
     def from_manifest(cls, path: str | Path, *, previous: Engine | None = None,
-                      reload: Iterable[str] | None = None, force: bool = False) -> Engine:
+                      reload: Iterable[str] | None = None, force: bool = False,
+                      parallel: bool = False) -> Engine:
         """Load every list of the manifest. With `previous` and `reload`, only the named lists
         (and any whose manifest entry changed) are read again. Raises ListLoadError listing
         every problem as `file:line: reason`; nothing is half-loaded. Unless `force`, a list
         that would lose more than its `max_drop` share of entries (a truncated download) is
-        refused."""
+        refused. `parallel`: big lists are read on two cores, in a forked process (only from
+        a process with no other thread: lists.load_lists)."""
         path = Path(path)
         specs = read_manifest(path)
         names = None if reload is None else set(reload)
@@ -134,16 +136,18 @@ class Engine:
         if names is not None and names - {s.name for s in specs}:
             errors[""] = [f"{path}:0: no list named {n!r}" for n in sorted(names - {s.name for s in specs})]
         kept = {p.spec: p for p in previous.parsed} if previous is not None else {}
+        keep = [names is not None and spec.name not in names and spec in kept for spec in specs]
+        loaded = iter(load_lists([s for s, k in zip(specs, keep) if not k], parallel))
         parsed = []
-        for spec in specs:
-            if names is not None and spec.name not in names and spec in kept:
+        for spec, k in zip(specs, keep):
+            if k:
                 parsed.append(kept[spec])
                 continue
-            try:
-                parsed.append(new := load_list(spec))
-            except ListLoadError as e:
-                errors.update(e.by_list)
+            new = next(loaded)
+            if isinstance(new, ListLoadError):
+                errors.update(new.by_list)
                 continue
+            parsed.append(new)
             old = previous.parsed_list(spec.name) if previous is not None else None
             if old is not None and not force and new.entries < old.entries * (1 - spec.max_drop):
                 drop = 1 - new.entries / old.entries

@@ -152,6 +152,53 @@ def test_every_bad_line_of_every_list_is_reported(tmp_path: Path) -> None:
         f"{tmp_path}/a.txt:1", f"{tmp_path}/a.txt:3", f"{tmp_path}/b.txt:1"]
 
 
+def test_lists_read_on_two_cores_read_the_same(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the master's start-up big sets are read in a forked process as well
+    (lists.load_lists): the lists, their order and every error are as one process reads them."""
+    from linkguard import lists
+    forks = []
+    pool = lists.ProcessPoolExecutor
+
+    def counted(*args: object, **kwargs: object) -> object:
+        forks.append(1)
+        return pool(*args, **kwargs)  # type: ignore[arg-type]
+
+    here = []  # lists read in this process (the largest; all of them if the fork failed)
+    load = lists._load
+
+    def watched(spec: lists.ListSpec) -> object:
+        here.append(spec.name)
+        return load(spec)
+
+    monkeypatch.setattr(lists, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(lists, "ProcessPoolExecutor", counted)
+    monkeypatch.setattr(lists, "_load", watched)
+    body = LIST.format(name="a", fmt="domains") + LIST.format(name="b", fmt="urls") + \
+        LIST.format(name="c", fmt="keywords")
+    files = {"a.txt": "".join(f"host{i}.example.com\n" for i in range(3000)),
+             "b.txt": "# feed\nhttps://files.example.net/u/abc\nsite.org/a%20b/?q=1\n",
+             "c.txt": "casino\n"}
+    manifest = write_manifest(tmp_path, body, files)
+    one = Engine.from_manifest(manifest)
+    here.clear()
+    two = Engine.from_manifest(manifest, parallel=True)
+    assert forks == [1] and here == ["a"]
+    assert [(p.spec, p.keys, p.entries, p.sha256) for p in two.parsed] == \
+        [(p.spec, p.keys, p.entries, p.sha256) for p in one.parsed]
+    assert two.version == one.version
+    (tmp_path / "b.txt").write_text("a b\nhttps://ok.example/\n", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("", encoding="utf-8")
+    (tmp_path / "a.txt").write_text(files["a.txt"] + "bad/line\n", encoding="utf-8")
+    errors = []
+    for parallel in (False, True):
+        with pytest.raises(ListLoadError) as e:
+            Engine.from_manifest(manifest, parallel=parallel)
+        errors.append(e.value.by_list)
+    assert errors[0] == errors[1] and list(errors[0]) == ["a", "b"], errors
+    assert errors[0]["a"] == [f"{tmp_path}/a.txt:3001: not a host name: 'bad/line'"]
+
+
 def test_missing_list_file_is_an_error(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, LIST.format(name="gone", fmt="domains"), {})
     with pytest.raises(ListLoadError, match=r"gone\.txt:0: cannot read list"):

@@ -84,14 +84,15 @@ MAX_REPORTED_ERRORS = 1000  # a reload's answer and /admin/lists carry at most t
 
 
 def build_engine(manifest: str, previous: Engine | None, names: Sequence[str] | None,
-                 force: bool = False) -> tuple[Engine | None, Errors]:
+                 force: bool = False, parallel: bool = False) -> tuple[Engine | None, Errors]:
     """Build; never raises. Returns (engine, no errors) or (None, the errors as
     `file:line: reason`, also grouped by list name, "" for the manifest itself). A feed in the
     wrong format has an error a line: past MAX_REPORTED_ERRORS a list, one line says how many
     more there are (`linkguard lists validate` prints every one)."""
     try:
         engine = Engine.from_manifest(manifest, previous=previous, force=force,
-                                      reload=list(names) if names is not None else None)
+                                      reload=list(names) if names is not None else None,
+                                      parallel=parallel)
         engine.check_text(_WARM_UP)
         return engine, ((), {})
     except ListLoadError as e:

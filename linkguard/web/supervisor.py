@@ -328,7 +328,8 @@ class Master:
         for the master's whole life, and so in every worker forked after any reload."""
         started = time.time()
         t0 = time.perf_counter()
-        engine, (errors, by_list) = _build(self.manifest, None, None)
+        # (no other thread yet: the lists may be read on two cores, see lists.load_lists)
+        engine, (errors, by_list) = _build(self.manifest, None, None, parallel=True)
         self._record(None, engine, errors, by_list, time.perf_counter() - t0, started)
         self.holder = EngineHolder(engine, errors, 1)
 
@@ -538,9 +539,9 @@ def _malloc_trim() -> None:
 
 
 def _build(manifest: str, previous: Engine | None, names: Sequence[str] | None,
-           force: bool = False) -> tuple[Engine | None, Errors]:
+           force: bool = False, parallel: bool = False) -> tuple[Engine | None, Errors]:
     """The master's build: state.build_engine, then the new index on huge pages."""
-    engine, errors = build_engine(manifest, previous, names, force)
+    engine, errors = build_engine(manifest, previous, names, force, parallel)
     if engine is not None:
         huge_pages()
     return engine, errors
