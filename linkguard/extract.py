@@ -209,7 +209,6 @@ _TAG_STOP = re.compile(r"[\"<>`]")
 _TAG_STOP_OR_AT = re.compile(r"[\"<>`@]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _AUTHORITY_OR_STOP_OR_AT = re.compile(r"[/\\?#<`@]")
-_AUTHORITY = re.compile(r"[^/\\?#<`\s]*+")  # (to the token's end at most)
 
 # Pre-filter on the raw text: a link needs a dot, a lookalike, a `[dot]` token or a colon.
 _MAYBE = re.compile(rf"[:(\[{{\uff1a{_DOTS}](?:(?<![(\[{{])|(?i:dot)[)\]}}])")
@@ -1565,7 +1564,8 @@ def _tail_start(view: str, limit: int) -> int:
 # then drops from its end any of `?!.,:*_~'"`, a ';' with the character reference it closes
 # (`&amp;`) and a ')' that has no '(' in the link (GFM spec, "extended autolink path
 # validation"). twitter-text keeps a closing '_' and an unclosed reference (`&amp`).
-_GFM_TAIL = re.compile(r"(?:[?!.,:*_~'\");]|&[A-Za-z]+;)*+")
+_GFM_TRAILING = "?!.,:*_~'\""
+_GFM_TAIL = re.compile(rf"(?:[{re.escape(_GFM_TRAILING)});]|&[A-Za-z]+;)*+")
 
 
 def _gfm_end(link: str) -> int:
@@ -1585,7 +1585,7 @@ def _gfm_end(link: str) -> int:
             if i < end - 2 and link[i] == "&":
                 end = i
                 continue
-        elif c not in "?!.,:*_~'\"":
+        elif c not in _GFM_TRAILING:
             break
         end -= 1
     return end
