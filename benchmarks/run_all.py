@@ -32,6 +32,8 @@ from typing import Any
 
 import common
 
+import linkguard
+
 HERE = common.HERE
 
 FULL = {"size": 1_000_000, "small": 1_000, "check_urls": 200_000, "messages": 100_000,
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "benchmarks/run" + (" --quick" if a.quick else ""),
         "machine": {"cores": common.cores(), "cpu": cpu_model(),
                     "python": platform.python_version(),
+                    # the hot path compiled by mypyc (setup.py), or plain Python
+                    "build": "mypyc" if linkguard.COMPILED else "pure",
                     "load_average_at_start": load_start},
         "lists": {"big": {"entries": 2 * conf["size"], "manifest": big["manifest"]},
                   "small": {"entries": 2 * conf["small"], "manifest": small["manifest"]},

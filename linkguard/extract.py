@@ -617,7 +617,7 @@ def _userinfo_link(view: str, m: re.Match[str], token_end: int, stops: _Next
     return f"{scheme}://{_DEFANG.sub('.', view[s:stop])}", m.start(), stop
 
 
-def find_links(text: str) -> list[Candidate]:
+def find_links(text: object) -> list[Candidate]:
     """Link candidates in `text`, in order of appearance, non-overlapping. Never raises."""
     if not isinstance(text, str):
         return []
@@ -1630,7 +1630,7 @@ _URL_ATTRIBUTE_HINT = re.compile(rf"(?:{_URL_ATTRIBUTES})\s*=")  # on the text l
 _BACKTICKS = re.compile(r"`+")
 
 
-def markup_links(text: str, found: list[Candidate] | None = None, depth: int = 0) -> list[str]:
+def markup_links(text: object, found: list[Candidate] | None = None, depth: int = 0) -> list[str]:
     """Links a Markdown or HTML renderer would make that are not in `find_links(text)`:
     `[x](http://evil\\.com)`, `[x](http://evil&#46;com)`, `<a href=http://ev&#10;il.com/>`,
     `[x](<http://good.com @evil.com>)`: the links in the text as the renderer decodes it (each

@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -83,6 +83,9 @@ class ListSpec:
     strict: bool = True
     max_drop: float = 0.5  # a reload that loses more than this share of the entries is refused
 
+    def __reduce__(self) -> tuple[type[ListSpec], tuple[object, ...]]:
+        return ListSpec, _fields(self)
+
     @property
     def index(self) -> str:
         """Which index the list's keys go to: domain, prefix, exact, keyword, sha256 or md5."""
@@ -99,6 +102,16 @@ class ParsedList:
     problems: tuple[str, ...]  # why lines were skipped (first MAX_REPORTED_SKIPS)
     sha256: str
     loaded_at: float
+
+    def __reduce__(self) -> tuple[type[ParsedList], tuple[object, ...]]:
+        return ParsedList, _fields(self)
+
+
+def _fields(obj: ListSpec | ParsedList) -> tuple[object, ...]:
+    """The fields of a list or its spec, in order: what pickle needs to build it again in the
+    other process of load_lists. A frozen class compiled by mypyc (setup.py) cannot be rebuilt
+    field by field, as pickle otherwise does."""
+    return tuple(getattr(obj, f.name) for f in fields(obj))
 
 
 # ---- manifest ------------------------------------------------------------------------------
@@ -242,7 +255,7 @@ def _domain_line(line: str) -> list[str]:
 
 
 _SPACE = re.compile(r"\s")
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+_UNDECODABLE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 def _url_line(line: str, prefix: bool) -> list[str]:

@@ -61,8 +61,8 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 _AN_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
 _HEX_PAIR = {bytes((a, b)): int(bytes((a, b)), 16) for a in _HEX for b in _HEX}
 # A lone surrogate outside U+DC80..U+DCFF stands for no byte (surrogateescape uses that range).
-_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udc7f\udd00-\udfff]")
+_ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 # RFC 3986 scheme characters; what follows a ':' decides whether they were a scheme (urls.go
 # getScheme: "www.abc.com:80/" has a port, not a scheme).
 _SCHEME_CHARS = re.compile(r"[A-Za-z0-9+.\-]*")

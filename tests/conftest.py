@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import settings
 
+import linkguard
 from linkguard.engine import Engine
 from linkguard.web.app import create_app
 from tests.webfixtures import settings_for, write_lists
@@ -18,6 +19,20 @@ from tests.webfixtures import settings_for, write_lists
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An editable install compiles the hot path beside its source (setup.py); an edit since then
+    would go untested, the old build running instead. Refuse to run on it."""
+    package = Path(linkguard.__file__).parent
+    stale = [py.name for so in package.glob("*.so")
+             if (py := package / f"{so.name.split('.')[0]}.py").exists()
+             and py.stat().st_mtime > so.stat().st_mtime]
+    if stale:
+        raise pytest.UsageError(
+            f"{', '.join(stale)} changed since mypyc compiled it: rebuild with "
+            "`.venv/bin/pip install -e '.[test]'`, or install plain Python with "
+            "`LINKGUARD_PURE=1 .venv/bin/pip install -e '.[test]'`")
 
 
 @pytest.fixture

@@ -57,28 +57,30 @@ def test_lists_flag_env_and_default(tmp_path: Path) -> None:
 
 
 def test_an_installed_package_serves_its_shipped_lists(tmp_path: Path) -> None:
-    """A wheel (what `pip install .` and an index install) holds the demo lists, and the CLI
-    finds them from any working directory, with no source tree around."""
+    """A wheel (what `pip install .` and an index install) holds the demo lists and the hot path
+    compiled (setup.py), and the CLI finds the lists from any working directory, with no source
+    tree around."""
     src, wheels, target = tmp_path / "src", tmp_path / "wheels", tmp_path / "site"
     # From a copy of the sources alone: a build/ or egg-info left by an earlier build would
-    # bring files that the package data settings leave out.
+    # bring files that the package data settings leave out, and so would an editable install's
+    # compiled modules.
     shutil.copytree(ROOT / "linkguard", src / "linkguard",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(wheels), str(src)], check=True, capture_output=True,
-                   timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("LINKGUARD_LISTS", "LINKGUARD_PURE")}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                    str(src)], check=True, capture_output=True, timeout=900, env=env)
     [wheel] = wheels.glob("linkguard-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    env.pop("LINKGUARD_LISTS", None)
-    r = subprocess.run([sys.executable, "-c", ("import linkguard, sys; print(linkguard.__file__);"
-                        "from linkguard.cli import main; sys.exit(main(sys.argv[1:]))"),
+    env["PYTHONPATH"] = str(target)
+    r = subprocess.run([sys.executable, "-c", ("import linkguard, sys; print(linkguard.__file__,"
+                        " linkguard.COMPILED); from linkguard.cli import main;"
+                        " sys.exit(main(sys.argv[1:]))"),
                         "check", "phish.example.com"], cwd=tmp_path, env=env, text=True,
                        capture_output=True, timeout=60, check=False)
-    assert r.stdout.startswith(str(target)), r.stdout + r.stderr
+    assert r.stdout.startswith(f"{target / 'linkguard'}/__init__.py True\n"), r.stdout + r.stderr
     assert r.returncode == 1, r.stdout + r.stderr
 
 

@@ -163,8 +163,9 @@ def test_text_without_a_link_does_not_load_the_suffix_list() -> None:
 
 
 def test_non_text_is_no_link() -> None:
-    assert find_links(None) == []  # type: ignore[arg-type]
-    assert find_links(b"http://example.com") == []  # type: ignore[arg-type]
+    assert find_links(None) == []
+    assert find_links(b"http://example.com") == []
+    assert extract.markup_links(None) == []
 
 
 HOSTILE = {
