@@ -62,6 +62,8 @@ def _drop_client_protocol_errors(record: logging.LogRecord) -> bool:
 
 
 def audit_links(route: str, links: tuple[LinkVerdict, ...]) -> None:
+    if not links or not audit_log.isEnabledFor(logging.INFO):
+        return  # (its fields, a SHA-256 among them, are not worked out for nothing)
     for link in links:
         v = link.verdict
         if v.action is Action.ALLOW:
