@@ -1,7 +1,8 @@
 """The build: pyproject.toml holds the metadata; this compiles the modules every message and every
 list line goes through to C with mypyc, the compiler mypy ships (it compiles mypy and black).
 The source stays the same Python, type-checked by `mypy --strict`; mypyc turns its annotations
-into native calls and checks them at run time. The rest of the package (the web service, the CLI,
+into native calls and checks them at run time, and so is the service's per-message work (api.py:
+a batch is hundreds of messages a request). The rest of the package (the aiohttp glue, the CLI,
 the configuration) stays interpreted: it runs once a request or once a start.
 
 LINKGUARD_PURE=1 installs all of it as plain Python, as it runs under the coverage-guided fuzzers
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-COMPILED = ["extract", "urls", "matcher", "engine", "verdict", "psl", "lists", "safebrowsing"]
+COMPILED = ["extract", "urls", "matcher", "engine", "verdict", "psl", "lists", "safebrowsing", "api"]
 HERE = Path(__file__).resolve().parent
 
 if os.environ.get("LINKGUARD_PURE", "") not in ("", "0"):

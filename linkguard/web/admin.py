@@ -26,8 +26,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from linkguard import api
 from linkguard.web import keys
-from linkguard.web.app import _engine, _object, _string, read_json
+from linkguard.web.app import _engine, _settings, read_json
 from linkguard.web.errors import ApiError, Handler, error_response, json_response
 from linkguard.web.state import ControlUnavailable
 
@@ -156,7 +157,7 @@ def token_matches(request: web.Request, given: str | None) -> bool:
 
 
 async def reload(request: web.Request) -> web.Response:
-    data = _object(await read_json(request, allow_empty=True), "body")
+    data = api.as_object(await read_json(request, allow_empty=True), "body")
     names = data.get("lists")
     if names is not None:
         if (not isinstance(names, list) or not names
@@ -185,13 +186,13 @@ async def lists(request: web.Request) -> web.Response:
 
 
 async def explain(request: web.Request) -> web.Response:
-    data = _object(await read_json(request), "body")
+    data = api.as_object(await read_json(request), "body")
     url = data.get("url")
     if not isinstance(url, str) or not url:
         raise ApiError(422, "invalid_request", "url: expected a non-empty string")
     if len(url) > keys.config(request)[keys.SETTINGS].max_url_chars:
         raise ApiError(422, "url_too_long", "url: too long")
-    url = _string(request, data, "url", "") or ""
+    url = api.string(data, "url", _settings(request)) or ""
     # In a thread, as the console's: explain re-reads the files of the lists that match (seconds
     # for a list of millions), and this worker answers checks meanwhile (the engine is immutable).
     return json_response(await asyncio.to_thread(_engine(request).explain, url))

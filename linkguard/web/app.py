@@ -26,8 +26,9 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 from aiohttp.web_protocol import RequestPayloadError
 
+from linkguard import api
 from linkguard.config import Settings
-from linkguard.engine import DEFAULT_REPLACEMENT, Engine
+from linkguard.engine import Engine
 from linkguard.verdict import TextVerdict
 from linkguard.web import keys
 from linkguard.web.errors import ApiError, Handler, error_for, error_response, json_response
@@ -37,11 +38,6 @@ from linkguard.web.metrics import CONTENT_TYPE, Metrics
 from linkguard.web.state import Control, EngineHolder, InProcessControl, ServingState
 
 access_log = logging.getLogger("linkguard.access")
-
-MAX_REPLACEMENT_CHARS = 256
-# json.loads turns "\ud800" into a lone surrogate; no text can hold one, so we read it as U+FFFD.
-# One code point for one keeps every offset (code points and UTF-16 units) where the client had it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
@@ -115,64 +111,28 @@ async def _load_at_startup(app: web.Application) -> AsyncIterator[None]:
 # --- public routes -----------------------------------------------------------------------------
 
 async def check(request: web.Request) -> web.Response:
-    data = _object(await read_json(request), "body")
-    verdict = _message(request, data, "")
+    body = await read_json(request)
+    verdict = api.check(_holder_engine(request), body, _settings(request))
     _observe(request, verdict)
     return json_response(verdict.to_json())
 
 
 async def check_batch(request: web.Request) -> web.Response:
-    settings = keys.config(request)[keys.SETTINGS]
-    data = _object(await read_json(request), "body")
-    messages = data.get("messages")
-    if not isinstance(messages, list):
-        raise _invalid("messages: expected an array of message objects")
-    if len(messages) > settings.max_batch_messages:
-        raise _invalid(f"messages: {len(messages)} messages; the limit is "
-                       f"{settings.max_batch_messages}", code="too_many_messages")
-    results = []
-    verdicts = []
-    links = 0
-    engine = _engine(request)
-    for i, item in enumerate(messages):
-        where = f"messages[{i}]."
-        msg = _object(item, f"messages[{i}]")
-        msg_id = msg.get("id")
-        if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, (str, int))):
-            raise _invalid(f"{where}id: expected a string or an integer")
-        if isinstance(msg_id, str):
-            msg_id = _clean(msg_id)
-        verdict = _message(request, msg, where, settings=settings, engine=engine)
-        links += len(verdict.links)
-        if links > settings.max_batch_links:  # stop here: the cost of a batch stays bounded
-            raise _invalid(f"{where[:-1]}: more than {settings.max_batch_links} links in the "
-                           "batch", code="too_many_links")
-        verdicts.append(verdict)
-        results.append({"id": msg_id, **verdict.to_json()})
+    body = await read_json(request)
+    results, verdicts = api.check_batch(_holder_engine(request), body, _settings(request))
     _observe(request, *verdicts)
     return json_response({"results": results})
 
 
 async def read_text_and_replacement(request: web.Request) -> tuple[str, str]:
     """The body of /v1/sanitize and /v1/rewrite: {"text", "replacement"?}, bounded."""
-    data = _object(await read_json(request), "body")
-    text = _string(request, data, "text", "")
-    if text is None:
-        raise _invalid("text: required")
-    replacement = data.get("replacement", DEFAULT_REPLACEMENT)
-    if replacement is None:
-        replacement = DEFAULT_REPLACEMENT
-    if not isinstance(replacement, str):
-        raise _invalid("replacement: expected a string")
-    if len(replacement) > MAX_REPLACEMENT_CHARS:
-        raise _invalid(f"replacement: longer than {MAX_REPLACEMENT_CHARS} characters")
-    return text, _clean(replacement)
+    return api.text_and_replacement(await read_json(request), _settings(request))
 
 
 async def sanitize(request: web.Request) -> web.Response:
     text, replacement = await read_text_and_replacement(request)
     result = _engine(request).sanitize(text, replacement)
-    _check_link_count(request, result.verdict, "")
+    _check_link_count(request, result.verdict)
     _observe(request, result.verdict)
     return json_response(result.to_json())
 
@@ -274,82 +234,21 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # NaN, Infinity: not JSON
 
 
-def _message(request: web.Request, msg: dict[str, Any], where: str, *,
-             settings: Settings | None = None, engine: Engine | None = None) -> TextVerdict:
-    """Bound one message ({"text", "urls"}) and check it. A batch passes the settings and the
-    engine it took once (one lists version for the whole batch, no lookups per message)."""
-    settings = settings or keys.config(request)[keys.SETTINGS]
-    text = _string(request, msg, "text", where, settings)
-    raw_urls = msg.get("urls")
-    if text is None and raw_urls is None:
-        raise _invalid(f"{where or 'body'}: give text, urls or both")
-    urls: list[str] = []
-    if raw_urls is not None:
-        if not isinstance(raw_urls, list) or not all(isinstance(u, str) for u in raw_urls):
-            raise _invalid(f"{where}urls: expected an array of strings")
-        if len(raw_urls) > settings.max_links_per_message:
-            raise _invalid(f"{where}urls: {len(raw_urls)} URLs; the limit is "
-                           f"{settings.max_links_per_message}", code="too_many_links")
-        for i, url in enumerate(raw_urls):
-            if len(url) > settings.max_url_chars:
-                raise _invalid(f"{where}urls[{i}]: longer than {settings.max_url_chars} "
-                               "characters", code="url_too_long")
-            urls.append(_clean(url))
-    verdict = (engine or _engine(request)).check_text(text or "", urls)
-    _check_link_count(request, verdict, where, settings)
-    return verdict
+def _settings(request: web.Request) -> Settings:
+    return keys.config(request)[keys.SETTINGS]
 
 
-def _check_link_count(request: web.Request, verdict: TextVerdict, where: str,
-                      settings: Settings | None = None) -> None:
-    # Links found in the text count too: a renderer must not get a partial answer.
-    limit = (settings or keys.config(request)[keys.SETTINGS]).max_links_per_message
-    if len(verdict.links) > limit:
-        raise _invalid(f"{where or 'body'}: {len(verdict.links)} links in the message; "
-                       f"the limit is {limit}", code="too_many_links")
-
-
-def _string(request: web.Request, data: dict[str, Any], key: str, where: str,
-            settings: Settings | None = None) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _invalid(f"{where}{key}: expected a string, got {_json_type(value)}")
-    limit = (settings or keys.config(request)[keys.SETTINGS]).max_text_chars
-    if len(value) > limit:
-        raise _invalid(f"{where}{key}: {len(value)} characters; the limit is {limit}",
-                       code="text_too_long")
-    return _clean(value)
-
-
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _invalid(f"{what}: expected a JSON object, got {_json_type(value)}")
-    return value
-
-
-def _clean(s: str) -> str:
-    if s.isascii():
-        return s
-    return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-             float: "number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _invalid(message: str, code: str = "invalid_request") -> ApiError:
-    return ApiError(422, code, message)
+def _holder_engine(request: web.Request) -> Engine | None:
+    return keys.config(request)[keys.HOLDER].engine
 
 
 def _engine(request: web.Request) -> Engine:
-    engine = keys.config(request)[keys.HOLDER].engine
-    if engine is None:  # never answer "allow" without lists
-        raise ApiError(503, "not_ready", "lists are not loaded; see /readyz")
-    return engine
+    """The engine serving now; 503 without one (never "allow" without lists)."""
+    return api.ready(_holder_engine(request))
+
+
+def _check_link_count(request: web.Request, verdict: TextVerdict) -> None:
+    api.check_link_count(verdict, _settings(request))
 
 
 def _observe(request: web.Request, *verdicts: TextVerdict) -> None:

@@ -15,18 +15,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from linkguard.api import ApiError
+
+__all__ = ["ApiError", "Handler", "error_for", "error_response", "json_response"]
+
 log = logging.getLogger("linkguard.web")
 
 _CODES = {400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large",
           415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
           500: "internal_error", 503: "not_ready"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 # What orjson cannot write (a lone surrogate, an integer over 64 bits) the standard library

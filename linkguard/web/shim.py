@@ -203,7 +203,7 @@ async def rewrite(request: web.Request) -> web.Response:
     base = shim.base_url or _request_origin(request)
     engine = _engine(request)
     verdict = engine.check_text(text)
-    _check_link_count(request, verdict, "")
+    _check_link_count(request, verdict)
     _observe(request, verdict)
 
     def shim_link(link: LinkVerdict) -> str | None:
