@@ -170,7 +170,7 @@ class Engine:
         if d is None:
             v = decide(url, canonical, (r for i, r in enumerate(self._refs) if mask >> i & 1))
             d = self._decisions[mask] = (v.action, v.category, v.lists)
-        return UrlVerdict(url, canonical, *d)
+        return UrlVerdict(url, canonical, d[0], d[1], d[2])
 
     def _check_tree(self, url: str, depth: int = 0, budget: list[int] | None = None,
                     trace: list[_Node] | None = None) -> list[UrlVerdict]:

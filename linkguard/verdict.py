@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, Final
 
 
 class Action(enum.StrEnum):
@@ -48,15 +48,54 @@ class ListRef:
     overridable: bool
 
 
-class UrlVerdict(NamedTuple):
-    """The verdict for one URL. `canonical` is None when no browser could open the URL.
-    A NamedTuple: immutable like the dataclasses here, and cheap to make once per URL."""
+class Record:
+    """A value: immutable, compared, hashed, printed and pickled by its `_fields`. A verdict is made
+    for every URL checked, and a class compiled by mypyc (setup.py) is made ~5x faster than a
+    NamedTuple and ~10x faster than a frozen dataclass (74, 320 and 775 ns). mypyc makes its
+    Final attributes read-only at run time; plain Python does it by hand (_set_once)."""
 
-    url: str
-    canonical: str | None
-    action: Action
-    category: str | None = None
-    lists: tuple[str, ...] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple([getattr(self, name) for name in self._fields])
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and isinstance(other, Record) and \
+            self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), self._values()
+
+
+def _set_once(self: Record, name: str, value: object) -> None:
+    if hasattr(self, name):
+        raise AttributeError(f"attribute {name!r} of {type(self).__name__!r} objects is not writable")
+    object.__setattr__(self, name, value)
+
+
+if not hasattr(Record, "__mypyc_attrs__"):  # plain Python (LINKGUARD_PURE=1): read-only by hand
+    setattr(Record, "__setattr__", _set_once)  # noqa: B010 (a native class's namespace is fixed)
+
+
+class UrlVerdict(Record):
+    """The verdict for one URL. `canonical` is None when no browser could open the URL."""
+
+    _fields = ("url", "canonical", "action", "category", "lists")
+
+    def __init__(self, url: str, canonical: str | None, action: Action,
+                 category: str | None = None, lists: tuple[str, ...] = ()) -> None:
+        self.url: Final = url
+        self.canonical: Final = canonical
+        self.action: Final = action
+        self.category: Final = category
+        self.lists: Final = lists
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,16 +125,19 @@ def decide(url: str, canonical: str | None, hits: Iterable[ListRef]) -> UrlVerdi
                       tuple(h.name for h in chosen))
 
 
-class LinkVerdict(NamedTuple):
+class LinkVerdict(Record):
     """A link found in a message. Offsets are None for links given as `urls` or embedded in
-    another link; `start`/`end` count code points, `*_utf16` UTF-16 code units. (A NamedTuple,
-    like UrlVerdict: immutable and made once per link.)"""
+    another link; `start`/`end` count code points, `*_utf16` UTF-16 code units."""
 
-    verdict: UrlVerdict
-    start: int | None = None
-    end: int | None = None
-    start_utf16: int | None = None
-    end_utf16: int | None = None
+    _fields = ("verdict", "start", "end", "start_utf16", "end_utf16")
+
+    def __init__(self, verdict: UrlVerdict, start: int | None = None, end: int | None = None,
+                 start_utf16: int | None = None, end_utf16: int | None = None) -> None:
+        self.verdict: Final = verdict
+        self.start: Final = start
+        self.end: Final = end
+        self.start_utf16: Final = start_utf16
+        self.end_utf16: Final = end_utf16
 
     @property
     def action(self) -> Action:
@@ -103,16 +145,21 @@ class LinkVerdict(NamedTuple):
 
     def to_json(self) -> dict[str, Any]:
         out = self.verdict.to_json()
-        out.update(start=self.start, end=self.end,
-                   start_utf16=self.start_utf16, end_utf16=self.end_utf16)
+        out["start"] = self.start
+        out["end"] = self.end
+        out["start_utf16"] = self.start_utf16
+        out["end_utf16"] = self.end_utf16
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class TextVerdict:
-    action: Action
-    links: tuple[LinkVerdict, ...]
-    lists_version: str
+class TextVerdict(Record):
+    _fields = ("action", "links", "lists_version")
+
+    def __init__(self, action: Action, links: tuple[LinkVerdict, ...], lists_version: str
+                 ) -> None:
+        self.action: Final = action
+        self.links: Final = links
+        self.lists_version: Final = lists_version
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,13 +169,16 @@ class TextVerdict:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Sanitized:
-    text: str
-    verdict: TextVerdict
-    removed: int
+class Sanitized(Record):
+    _fields = ("text", "verdict", "removed")
+
+    def __init__(self, text: str, verdict: TextVerdict, removed: int) -> None:
+        self.text: Final = text
+        self.verdict: Final = verdict
+        self.removed: Final = removed
 
     def to_json(self) -> dict[str, Any]:
         out = self.verdict.to_json()
-        out.update(text=self.text, removed=self.removed)
+        out["text"] = self.text
+        out["removed"] = self.removed
         return out
