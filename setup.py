@@ -17,7 +17,8 @@ from pathlib import Path
 
 from setuptools import setup
 
-COMPILED = ["extract", "urls", "matcher", "engine", "verdict", "psl", "lists", "safebrowsing", "api"]
+COMPILED = ["extract", "urls", "matcher", "engine", "verdict", "psl", "lists", "safebrowsing", "api",
+            "record"]
 HERE = Path(__file__).resolve().parent
 
 if os.environ.get("LINKGUARD_PURE", "") not in ("", "0"):

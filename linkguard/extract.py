@@ -42,10 +42,12 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Final
 from urllib.parse import unquote
 
 import ada_url
+
+from linkguard.record import Record
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "find_links", "markup_links"]
 
@@ -53,26 +55,36 @@ MAX_CANDIDATES = 1000
 _MAX_HOST = 1024  # raw host span, defang tokens included; DNS stops at 253, this bounds work
 
 
-class Candidate(NamedTuple):  # immutable; a tuple is made several times faster than a dataclass
-    url: str  # refanged, as a browser would receive it; the scheme may be absent
-    start: int  # code-point span in the original text: what a renderer would linkify / strip
-    end: int
-    # The link as a linkifier that takes the whole white-space delimited token makes it (and as
-    # a browser opens the token pasted whole), when the token goes on past `end` with more than
-    # closing punctuation: "http://good.com)@evil.com/" (WHATWG: host evil.com), a path in a
-    # script twitter-text stops at ("http://a.com/日本/../x" opens /x). Its span ends at
-    # `whole_end` (at most where the next link starts); -1: not checked, over the budget.
-    whole: str | None = None
-    whole_end: int = 0
-    # Other links that clients make of the same text, each with the end of its span (at most
-    # where the next link starts): without a scheme, the ASCII domain twitter-text links in a
-    # host that starts in a script its validAsciiDomain does not take ("приветevil.com",
-    # "Ｘevil.com", "пример.evil.com/x" hold "evil.com": a browser given the whole opens another
-    # host), and the links of other linkifiers' rules (_other_links) inside the span.
-    others: tuple[tuple[str, int], ...] = ()
-    # False: only other linkifiers' rules make this link (linkifyjs, linkify-it: _other_links),
-    # not twitter-text's; it is reported only when it is not allowed.
-    linked: bool = True
+class Candidate(Record):
+    """A link found in a text (record.Record: one is made for every link)."""
+
+    _fields = ("url", "start", "end", "whole", "whole_end", "others", "linked")
+
+    def __init__(self, url: str, start: int, end: int, whole: str | None = None,
+                 whole_end: int = 0, others: tuple[tuple[str, int], ...] = (),
+                 linked: bool = True) -> None:
+        self.url: Final = url  # refanged, as a browser would receive it; the scheme may be absent
+        # code-point span in the original text: what a renderer would linkify / strip
+        self.start: Final = start
+        self.end: Final = end
+        # The link as a linkifier that takes the whole white-space delimited token makes it
+        # (and as a browser opens the token pasted whole), when the token goes on past `end`
+        # with more than closing punctuation: "http://good.com)@evil.com/" (WHATWG: host
+        # evil.com), a path in a script twitter-text stops at ("http://a.com/日本/../x" opens
+        # /x). Its span ends at `whole_end` (at most where the next link starts); -1: not
+        # checked, over the budget.
+        self.whole: Final = whole
+        self.whole_end: Final = whole_end
+        # Other links that clients make of the same text, each with the end of its span (at
+        # most where the next link starts): without a scheme, the ASCII domain twitter-text
+        # links in a host that starts in a script its validAsciiDomain does not take
+        # ("приветevil.com", "Ｘevil.com", "пример.evil.com/x" hold "evil.com": a browser given
+        # the whole opens another host), and the links of other linkifiers' rules
+        # (_other_links) inside the span.
+        self.others: Final = others
+        # False: only other linkifiers' rules make this link (linkifyjs, linkify-it:
+        # _other_links), not twitter-text's; it is reported only when it is not allowed.
+        self.linked: Final = linked
 
 
 # ---- patterns ------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import NamedTuple
+from typing import Final
 from urllib.parse import unquote, unquote_to_bytes
 
 import ada_url
+
+from linkguard.record import Record
 
 # WHATWG URL Standard, "basic URL parser": leading/trailing C0 control or space are stripped.
 _C0_SPACE = "".join(map(chr, range(0x21)))
@@ -65,20 +67,28 @@ _SB_MAX_HOST_LABELS = 5    # v4 docs: "the last five components"
 _SB_MAX_PATH_PREFIXES = 4  # v4 docs: "up to four" prefix paths from the root
 
 
-class CanonicalURL(NamedTuple):
-    """A tuple, not a dataclass: one is made for every URL checked, and tuples are made fast."""
+class CanonicalURL(Record):
+    """A URL as a browser opens it, in the parts matching reads (record.Record: one is made for
+    every URL checked)."""
 
-    text: str            # the canonical URL, as a string
-    scheme: str
-    host: str            # ASCII, lowercase; IPv4 dotted quad; IPv6 in brackets
-    path: str            # starts with "/", Safe Browsing escaped
-    query: str | None    # without "?"; None when the URL has no "?"
-    is_ip: bool
-    raw_query: str | None  # the query as WHATWG serialized it, for finding embedded URLs
-    # Other readings of the path, matched too (canonical_paths): decoded but not resolved again
-    # where decoding made a dot segment ("/u/abc/..%2Fx": `path` is /u/x, a server may serve it
-    # from under /u/abc), and without path parameters (";jsessionid=..."). Mostly empty.
-    other_paths: tuple[str, ...] = ()
+    _fields = ("text", "scheme", "host", "path", "query", "is_ip", "raw_query", "other_paths")
+
+    def __init__(self, text: str, scheme: str, host: str, path: str, query: str | None,
+                 is_ip: bool, raw_query: str | None, other_paths: tuple[str, ...] = ()
+                 ) -> None:
+        self.text: Final = text  # the canonical URL, as a string
+        self.scheme: Final = scheme
+        self.host: Final = host  # ASCII, lowercase; IPv4 dotted quad; IPv6 in brackets
+        self.path: Final = path  # starts with "/", Safe Browsing escaped
+        self.query: Final = query  # without "?"; None when the URL has no "?"
+        self.is_ip: Final = is_ip
+        # the query as WHATWG serialized it, for finding embedded URLs
+        self.raw_query: Final = raw_query
+        # Other readings of the path, matched too (canonical_paths): decoded but not resolved
+        # again where decoding made a dot segment ("/u/abc/..%2Fx": `path` is /u/x, a server
+        # may serve it from under /u/abc), and without path parameters (";jsessionid=...").
+        # Mostly empty.
+        self.other_paths: Final = other_paths
 
     def __str__(self) -> str:
         return self.text

@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, Final
+
+from linkguard.record import Record
 
 
 class Action(enum.StrEnum):
@@ -46,42 +48,6 @@ class ListRef:
     action: Action
     category: str
     overridable: bool
-
-
-class Record:
-    """A value: immutable, compared, hashed, printed and pickled by its `_fields`. A verdict is made
-    for every URL checked, and a class compiled by mypyc (setup.py) is made ~5x faster than a
-    NamedTuple and ~10x faster than a frozen dataclass (74, 320 and 775 ns). mypyc makes its
-    Final attributes read-only at run time; plain Python does it by hand (_set_once)."""
-
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple([getattr(self, name) for name in self._fields])
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and isinstance(other, Record) and \
-            self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({fields})"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return type(self), self._values()
-
-
-def _set_once(self: Record, name: str, value: object) -> None:
-    if hasattr(self, name):
-        raise AttributeError(f"attribute {name!r} of {type(self).__name__!r} objects is not writable")
-    object.__setattr__(self, name, value)
-
-
-if not hasattr(Record, "__mypyc_attrs__"):  # plain Python (LINKGUARD_PURE=1): read-only by hand
-    setattr(Record, "__setattr__", _set_once)  # noqa: B010 (a native class's namespace is fixed)
 
 
 class UrlVerdict(Record):
