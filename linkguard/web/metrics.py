@@ -121,11 +121,11 @@ class Metrics:
         """Count messages and matched links (published by `flush`)."""
         messages, links = self._messages, self._links
         for verdict in verdicts:
-            messages[verdict.action.value] += 1
+            messages[verdict.action] += 1  # (a StrEnum is its str, without .value's cost)
             for link in verdict.links:
                 v = link.verdict
                 for name in v.lists:
-                    links[(name, v.category or "", v.action.value)] += 1
+                    links[(name, v.category or "", v.action)] += 1
         if self._flush_at is None:
             self._schedule_flush()
 
