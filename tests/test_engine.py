@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,16 @@ def test_verdicts_are_immutable(engine: Engine) -> None:
     with pytest.raises(AttributeError):
         v.links[0].start = 0  # type: ignore[misc]
     assert v.action is Action.BLOCK and v.links[0].start == 0
+
+
+def test_verdicts_are_values(engine: Engine) -> None:
+    # Equal, hashed and pickled by their fields (README, Python API), in both builds.
+    a, b = engine.check_text("phish.example.com"), engine.check_text("phish.example.com")
+    assert a is not b and a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert a != engine.check_text("example.org phish.example.com")
+    assert a.links[0].verdict == engine.check_url("phish.example.com")
+    assert repr(a.links[0].verdict).startswith("UrlVerdict(url='phish.example.com', ")
 
 
 def test_explain_names_list_line_and_entry(engine: Engine) -> None:
