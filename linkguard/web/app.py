@@ -8,8 +8,9 @@
     GET  /healthz /readyz /metrics /openapi.json
     /admin/...            admin.py (only when a token is configured)
 
-Handlers are thin: parse and bound the body (`read_json`, `_message`), call the engine, serialize.
-Bad input is a 4xx (errors.py); with no engine loaded the verdict routes answer 503, never allow.
+Handlers are thin: read and decode the body (`read_json`), hand it to linkguard/api.py (bounds,
+checks, the answer; compiled), serialize. Bad input is a 4xx (errors.py); with no engine loaded
+the verdict routes answer 503, never allow.
 """
 
 from __future__ import annotations
