@@ -190,9 +190,10 @@ async def explain(request: web.Request) -> web.Response:
     url = data.get("url")
     if not isinstance(url, str) or not url:
         raise ApiError(422, "invalid_request", "url: expected a non-empty string")
-    if len(url) > keys.config(request)[keys.SETTINGS].max_url_chars:
+    settings = _settings(request)
+    if len(url) > settings.max_url_chars:
         raise ApiError(422, "url_too_long", "url: too long")
-    url = api.string(data, "url", _settings(request)) or ""
+    url = api.string(data, "url", settings) or ""
     # In a thread, as the console's: explain re-reads the files of the lists that match (seconds
     # for a list of millions), and this worker answers checks meanwhile (the engine is immutable).
     return json_response(await asyncio.to_thread(_engine(request).explain, url))

@@ -176,7 +176,7 @@ async def openapi(request: web.Request) -> web.Response:
 async def read_body(request: web.Request) -> bytes:
     """The body, bounded: 413 over the size limit, 408 not received within body_timeout, 400
     when the client goes away. aiohttp keeps it, so `request.post()` after this reads no more."""
-    settings = keys.config(request)[keys.SETTINGS]
+    settings = _settings(request)
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
