@@ -13,7 +13,7 @@ from typing import Any
 
 import ada_url
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from linkguard import extract, urls
@@ -311,6 +311,77 @@ def test_plain_host_shortcut_changes_nothing(text: str) -> None:
     with pytest.MonkeyPatch.context() as m:
         m.setattr(extract, "_PLAIN_HOST", re.compile(r"(?!)"))  # never matches: always general
         assert find_links(text) == fast
+
+
+PLAIN_LINKS = st.builds(
+    "".join, st.tuples(
+        st.sampled_from(["https://", "http://"]),
+        st.lists(st.sampled_from(["a.", "b1.", "x-y.", "A.", "9."]), min_size=1, max_size=3
+                 ).map("".join),
+        st.sampled_from(["com", "co.uk", "org", "Net"]),
+        st.lists(st.sampled_from(["/", "/a", "/x.php", "/b-c", "/7", "/.."]), max_size=3
+                 ).map("".join),
+        st.sampled_from(["", "", "?q=1", "?q=1&r=2", "?a.b-c"])))
+PLAIN_WORDS = st.text("abcXY09,!?'-", min_size=1, max_size=6)  # no hint
+ODD = "_=&?#:%()[]!,;'~@.-/\\*$|<>`\"+{} \t\n\x0b\x1f\xa0\u3002"
+
+
+def _odd_one(plain: str, odd: str, at: int) -> str:
+    """`plain` with `odd` put in at `at`: a link, a word or a space one character off plain."""
+    at %= len(plain) + 1
+    return plain[:at] + odd + plain[at:]
+
+
+ODD_PIECES = st.one_of(
+    st.builds(_odd_one, st.one_of(PLAIN_LINKS, PLAIN_WORDS, st.just(" ")), st.sampled_from(ODD),
+              st.integers(0, 60)),
+    st.sampled_from(["HTTPS://a.com", "hxxps://a.com", "https://t.co/x", "https://a.zz/",
+                     "https://a.com/x_y", "https://a.com/x_", "https://a.com/x?a=",
+                     "https://a.com/../", "https://a.com/x-/", "https://a.com/x.", "v2.1", "e.g.",
+                     "[.]", "(.)", "a.com", "www.a.com", "//a.com", "https:a.com", "https:/a.com"]))
+
+
+def _message(pieces: list[str], odd: str | None, at: int) -> str:
+    if odd is not None:
+        pieces.insert(at % (len(pieces) + 1), odd)
+    return " ".join(pieces)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.builds(_message, st.lists(st.one_of(PLAIN_WORDS, PLAIN_LINKS), max_size=8),
+                 st.one_of(st.none(), ODD_PIECES), st.integers(0, 8)))
+def test_plain_links_find_what_the_scan_finds(text: str) -> None:
+    """find_links takes a text whose every link is plain (_PLAIN_LINK) without the scan: it
+    must find exactly what the scan finds, whatever else the text holds."""
+    fast = find_links(text)
+    event("plain" if extract._plain_links(text) is not None else "scanned")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(extract, "_PLAIN_LINK", re.compile(r"(?!)"))  # never matches: the scan
+        assert find_links(text) == fast
+
+
+@pytest.mark.parametrize(("text", "plain"), [
+    ("have a look at https://evil.example.com/a/b-c/d.php when you get a chance", True),
+    ("new post: https://evil.com/x?id=7&b=2 (via a friend)", True),
+    ("is this legit?? http://EVIL.co.uk/\nok", True),
+    ("https://a.com https://b.org/", True),
+    ("v2.1 https://evil.com/x", False),  # a hint outside the link
+    ("https://evil.com/x.", False),  # closing punctuation
+    ("https://evil.com/x_y", False),
+    ("https://t.co/abc", False),
+    ("HTTPS://evil.com/", False),
+    ("https://evil.zz/", False),  # no listed TLD
+    ("https://evil.com//x", False),
+    ("https://evil.com/x? ok", False),
+    ("(https://evil.com/x)", False),
+    ("x https://evil.com/ //good.com", False),
+    ("http://" + "a." * 600 + "com/", False),  # a host over _MAX_HOST: the scan's own rules
+    (" ".join(["https://a.com/"] * 1000), False),  # MAX_CANDIDATES
+])
+def test_plain_links_take_only_plain_text(text: str, plain: bool) -> None:
+    """Which texts take the plain links' way (the property above checks what they find)."""
+    assert (extract._plain_links(text) is not None) is plain
+    assert find_links(text)
 
 
 @pytest.mark.parametrize(("text", "ascii"), [
