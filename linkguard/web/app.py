@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
 from linkguard import api
@@ -60,9 +61,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     if holder.engine is None and not holder.errors and isinstance(control, InProcessControl):
         app.cleanup_ctx.append(_load_at_startup)
 
-    app.router.add_post("/v1/check", check)
-    app.router.add_post("/v1/check/batch", check_batch)
-    app.router.add_post("/v1/sanitize", sanitize)
+    verdicts = VerdictRoutes(settings, holder, metrics)
+    app.router.add_post("/v1/check", verdicts.check)
+    app.router.add_post("/v1/check/batch", verdicts.check_batch)
+    app.router.add_post("/v1/sanitize", verdicts.sanitize)
     app.router.add_get("/healthz", healthz, allow_head=True)
     app.router.add_get("/readyz", readyz, allow_head=True)
     app.router.add_get("/metrics", metrics_handler)
@@ -93,7 +95,7 @@ def _base_app(settings: Settings, holder: EngineHolder, control: Control, metric
               serving: ServingState) -> web.Application:
     """What the public app and the admin listener's app share: limits, middlewares, state."""
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[_middleware])
+                          middlewares=[_middleware(settings, metrics, serving)])
     app[keys.SETTINGS] = settings
     app[keys.HOLDER] = holder
     app[keys.CONTROL] = control
@@ -111,31 +113,41 @@ async def _load_at_startup(app: web.Application) -> AsyncIterator[None]:
 
 # --- public routes -----------------------------------------------------------------------------
 
-async def check(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    verdict = api.check(_holder_engine(request), body, _settings(request))
-    _observe(request, verdict)
-    return json_response(verdict.to_json())
+class VerdictRoutes:
+    """POST /v1/check, /v1/check/batch and /v1/sanitize, bound to the app's state when it is
+    built: a request looks up no app key (`request.app[key]` is five Python calls in aiohttp,
+    and these routes took six a request)."""
 
+    def __init__(self, settings: Settings, holder: EngineHolder, metrics: Metrics) -> None:
+        self.settings, self.holder, self.metrics = settings, holder, metrics
 
-async def check_batch(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    results, verdicts = api.check_batch(_holder_engine(request), body, _settings(request))
-    _observe(request, *verdicts)
-    return json_response({"results": results})
+    async def check(self, request: web.Request) -> web.Response:
+        body = await read_json(request, settings=self.settings)
+        verdict = api.check(self.holder.engine, body, self.settings)
+        self._observe(request, verdict)
+        return json_response(verdict.to_json())
+
+    async def check_batch(self, request: web.Request) -> web.Response:
+        body = await read_json(request, settings=self.settings)
+        results, verdicts = api.check_batch(self.holder.engine, body, self.settings)
+        self._observe(request, *verdicts)
+        return json_response({"results": results})
+
+    async def sanitize(self, request: web.Request) -> web.Response:
+        text, replacement = api.text_and_replacement(
+            await read_json(request, settings=self.settings), self.settings)
+        result = api.ready(self.holder.engine).sanitize(text, replacement)
+        api.check_link_count(result.verdict, self.settings)
+        self._observe(request, result.verdict)
+        return json_response(result.to_json())
+
+    def _observe(self, request: web.Request, *verdicts: TextVerdict) -> None:
+        _count(self.metrics, request.path, verdicts)
 
 
 async def read_text_and_replacement(request: web.Request) -> tuple[str, str]:
-    """The body of /v1/sanitize and /v1/rewrite: {"text", "replacement"?}, bounded."""
+    """The body of /v1/rewrite (shim.py): {"text", "replacement"?}, bounded."""
     return api.text_and_replacement(await read_json(request), _settings(request))
-
-
-async def sanitize(request: web.Request) -> web.Response:
-    text, replacement = await read_text_and_replacement(request)
-    result = _engine(request).sanitize(text, replacement)
-    _check_link_count(request, result.verdict)
-    _observe(request, result.verdict)
-    return json_response(result.to_json())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -173,10 +185,11 @@ async def openapi(request: web.Request) -> web.Response:
 
 # --- parsing and bounds ------------------------------------------------------------------------
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request, settings: Settings | None = None) -> bytes:
     """The body, bounded: 413 over the size limit, 408 not received within body_timeout, 400
-    when the client goes away. aiohttp keeps it, so `request.post()` after this reads no more."""
-    settings = _settings(request)
+    when the client goes away. aiohttp keeps it, so `request.post()` after this reads no more.
+    `settings`: the app's, where the caller has them."""
+    settings = settings or _settings(request)
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
@@ -204,10 +217,11 @@ async def read_body(request: web.Request) -> bytes:
     return body
 
 
-async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
+async def read_json(request: web.Request, *, allow_empty: bool = False,
+                    settings: Settings | None = None) -> Any:
     """The body as JSON: 413 over the size limit, 415 not JSON, 400 not parseable.
     An empty body reads as {} where `allow_empty` (POST /admin/reload means "all lists")."""
-    body = await read_body(request)
+    body = await read_body(request, settings)
     if allow_empty and not body.strip():
         return {}
     ctype = request.content_type
@@ -239,13 +253,9 @@ def _settings(request: web.Request) -> Settings:
     return keys.config(request)[keys.SETTINGS]
 
 
-def _holder_engine(request: web.Request) -> Engine | None:
-    return keys.config(request)[keys.HOLDER].engine
-
-
 def _engine(request: web.Request) -> Engine:
     """The engine serving now; 503 without one (never "allow" without lists)."""
-    return api.ready(_holder_engine(request))
+    return api.ready(keys.config(request)[keys.HOLDER].engine)
 
 
 def _check_link_count(request: web.Request, verdict: TextVerdict) -> None:
@@ -253,44 +263,60 @@ def _check_link_count(request: web.Request, verdict: TextVerdict) -> None:
 
 
 def _observe(request: web.Request, *verdicts: TextVerdict) -> None:
-    keys.config(request)[keys.METRICS].observe_messages(verdicts)
+    _count(keys.config(request)[keys.METRICS], request.path, verdicts)
+
+
+def _count(metrics: Metrics, route: str, verdicts: tuple[TextVerdict, ...]) -> None:
+    """Messages and links in the metrics; blocked and flagged links in the audit log."""
+    metrics.observe_messages(verdicts)
     for verdict in verdicts:
-        audit_links(request.path, verdict.links)
+        audit_links(route, verdict.links)
 
 
 # --- the one middleware: errors, metrics, draining, access log -------------------------------
 
-@web.middleware
-async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    t0 = time.perf_counter()
-    guard = guard_of(request.transport)  # the slow-client guard of this connection (guard.py)
-    if guard is not None:
-        guard.request_started()
-    try:
-        response = await handler(request)
-    except Exception as e:  # noqa: BLE001 -- every error is a JSON answer (errors.py)
-        response = error_for(request, e)
-    finally:
-        body_unread = not request.content.is_eof()
+def _middleware(settings: Settings, metrics: Metrics, serving: ServingState) -> Middleware:
+    """The app's middleware, bound to its state (as VerdictRoutes is)."""
+    logged = settings.access_log
+    routes: dict[web.AbstractRoute, str] = {}  # a route -> its metrics label
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        t0 = time.perf_counter()
+        guard = guard_of(request.transport)  # the slow-client guard of this connection (guard.py)
         if guard is not None:
-            guard.request_finished(body_unread=body_unread)
-    elapsed = time.perf_counter() - t0
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    app = keys.config(request)
-    app[keys.METRICS].observe_request(route, request.method, response.status, elapsed)
-    if body_unread or response.status == 408:
-        # Answered before its body arrived (a 413, a 408 for a slow body): aiohttp reads and
-        # drops the rest for a while, then closes. Kept alive, the connection's next head
-        # would be one the guard cannot tell from that body, so it would have no deadline.
-        response.force_close()
-    if app[keys.SERVING].draining:
-        # This process is being replaced: answer, then close, so the client's next request
-        # opens a fresh connection to a current worker (closing idle keep-alive connections
-        # instead would race with a request already on the wire).
-        response.force_close()
-    if app[keys.SETTINGS].access_log:
-        access_log.info("request", extra={"fields": {
-            "method": request.method, "route": route, "status": response.status,
-            "ms": round(elapsed * 1000, 3)}})
-    return response
+            guard.request_started()
+        try:
+            response = await handler(request)
+        except Exception as e:  # noqa: BLE001 -- every error is a JSON answer (errors.py)
+            response = error_for(request, e)
+        finally:
+            body_unread = not request.content.is_eof()
+            if guard is not None:
+                guard.request_finished(body_unread=body_unread)
+        elapsed = time.perf_counter() - t0
+        route = request.match_info.route
+        if (label := routes.get(route)) is None:
+            resource = route.resource
+            label = resource.canonical if resource is not None else "unmatched"
+            if resource is not None:  # (aiohttp makes a new route for every unmatched request)
+                routes[route] = label
+        status = response.status
+        metrics.observe_request(label, request.method, status, elapsed)
+        if body_unread or status == 408:
+            # Answered before its body arrived (a 413, a 408 for a slow body): aiohttp reads and
+            # drops the rest for a while, then closes. Kept alive, the connection's next head
+            # would be one the guard cannot tell from that body, so it would have no deadline.
+            response.force_close()
+        if serving.draining:
+            # This process is being replaced: answer, then close, so the client's next request
+            # opens a fresh connection to a current worker (closing idle keep-alive connections
+            # instead would race with a request already on the wire).
+            response.force_close()
+        if logged:
+            access_log.info("request", extra={"fields": {
+                "method": request.method, "route": label, "status": status,
+                "ms": round(elapsed * 1000, 3)}})
+        return response
+
+    return middleware
