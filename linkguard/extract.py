@@ -1011,12 +1011,13 @@ def _gfm_links(text: str, tokens: list[tuple[int, int]]) -> list[tuple[str, int,
 
 
 # A plain link, a token of its own: a lowercase scheme, plain ASCII labels (as _PLAIN_HOST), a
-# path and a query of letters, digits and `/.-=&` that end in a letter or a digit (a path
-# perhaps with one '/' after it: Android ends a link at a word boundary). Every
+# path of letters, digits and `/.-` and a query of those and `=&_+` that end in a letter or a
+# digit (a path perhaps with one '/' after it: Android ends a link at a word boundary). Every
 # linkifier makes the same link of it, the token whole, and nothing else of it: no closing
-# punctuation, port, userinfo, defang token, '_' (Markdown), '%' or "//" (another reading).
+# punctuation, port, userinfo, fragment (twitter-text ends a link before it), defang token,
+# '_' in the path (Markdown), '%' or "//" (another reading).
 _PLAIN_LINK = re.compile(rf"h(?<![^ \n]h)ttps?://({_PLAIN_HOST.pattern})"  # (a literal first:
-                         r"(?:/(?:[0-9A-Za-z/.\-]*[0-9A-Za-z])?/?)?(?:\?[0-9A-Za-z=&.\-]*[0-9A-Za-z])?"
+                         r"(?:/(?:[0-9A-Za-z/.\-]*[0-9A-Za-z])?/?)?(?:\?[0-9A-Za-z=&.\-_+]*[0-9A-Za-z])?"
                          r"(?![^ \n])")  # the regex engine skips ahead to an 'h' fast)
 
 
@@ -1695,10 +1696,20 @@ def markup_links(text: object, found: list[Candidate] | None = None, depth: int 
     whole (a destination may hold what ends a token: `[x](http://good.com"@evil.com/)` is
     evil.com). They have no span in the text (what a renderer shows is not what was typed); a
     message that holds one is judged by it all the same. `found`: find_links(text), when the
-    caller has it. Substring tests keep a message without markup at a fraction of a
-    microsecond. An iframe's srcdoc is read as a message of its own (`depth` levels in)."""
+    caller has it. An iframe's srcdoc is read as a message of its own (`depth` levels in)."""
     if not isinstance(text, str):
         return []
+    # What every reading below needs: ']' (a Markdown link or reference), '<' (an autolink, a
+    # tag), '@' (userinfo after "//"), "/www." in any case, '`' (a code span), '\\' (escapes),
+    # '&' (character references). Most messages hold none: a few substring tests (a regex
+    # search for them all costs more), before any of the work below, its closure too.
+    if not ("]" in text or "<" in text or "@" in text or "`" in text or "\\" in text
+            or "&" in text or ("/w" in text or "/W" in text) and "/www." in text.lower()):
+        return []
+    return _markup_links(text, found, depth)
+
+
+def _markup_links(text: str, found: list[Candidate] | None, depth: int) -> list[str]:
     # Destinations and attribute values from the text as it is: which backtick opens a code
     # span depends on raw HTML and escapes around it, and a link inside one is no loss.
     attributes = ("<" in text and "=" in text

@@ -321,7 +321,8 @@ PLAIN_LINKS = st.builds(
         st.sampled_from(["com", "co.uk", "org", "Net"]),
         st.lists(st.sampled_from(["/", "/a", "/x.php", "/b-c", "/7", "/.."]), max_size=3
                  ).map("".join),
-        st.sampled_from(["", "", "?q=1", "?q=1&r=2", "?a.b-c"])))
+        st.sampled_from(["", "", "?q=1", "?q=1&r=2", "?a.b-c", "?utm_source=a_b&x=y+z", "?_a",
+                         "?a=b._c", "#top", "?q=1#x2"])))
 PLAIN_WORDS = st.text("abcXY09,!?'-", min_size=1, max_size=6)  # no hint
 ODD = "_=&?#:%()[]!,;'~@.-/\\*$|<>`\"+{} \t\n\x0b\x1f\xa0\u3002"
 
@@ -365,6 +366,8 @@ def test_plain_links_find_what_the_scan_finds(text: str) -> None:
     ("new post: https://evil.com/x?id=7&b=2 (via a friend)", True),
     ("is this legit?? http://EVIL.co.uk/\nok", True),
     ("https://a.com https://b.org/", True),
+    ("see https://a.com/x?utm_source=a_b&q=c+d ok", True),
+    ("https://a.com/x#top", False),  # twitter-text's link ends before a fragment
     ("v2.1 https://evil.com/x", False),  # a hint outside the link
     ("https://evil.com/x.", False),  # closing punctuation
     ("https://evil.com/x_y", False),
