@@ -31,7 +31,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from linkguard import api
 from linkguard.config import Settings
 from linkguard.engine import Engine
-from linkguard.verdict import TextVerdict
+from linkguard.verdict import Action, TextVerdict
 from linkguard.web import keys
 from linkguard.web.errors import ApiError, Handler, error_for, error_response, json_response
 from linkguard.web.guard import guard_of
@@ -270,7 +270,8 @@ def _count(metrics: Metrics, route: str, verdicts: tuple[TextVerdict, ...]) -> N
     """Messages and links in the metrics; blocked and flagged links in the audit log."""
     metrics.observe_messages(verdicts)
     for verdict in verdicts:
-        audit_links(route, verdict.links)
+        if verdict.action is not Action.ALLOW:  # (the worst of its links': none to log)
+            audit_links(route, verdict.links)
 
 
 # --- the one middleware: errors, metrics, draining, access log -------------------------------
