@@ -291,8 +291,10 @@ _GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])" + _SCHEME_NEXT.pattern)
 # In the view, what every candidate holds: a separator before a label character, a scheme's
 # colon and slash, or a defang token. Candidates hold no white space, so only the token around
 # a hint gets the full regex. One leading class: the regex engine skips ahead with a fast scan.
-_HINT = re.compile(rf"[.:(\[{{{_DOTS}](?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<=\[):"
-                   rf"|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
+_HINT_CHARS = rf".:(\[{{{_DOTS}"
+_HINT_AFTER = (rf"(?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<=\[):"
+               rf"|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
+_HINT = re.compile(f"[{_HINT_CHARS}]{_HINT_AFTER}")
 # What ends a token: white space, but for the C0 separators, NEL and U+2028/2029, which GFM's
 # autolinker (cmark_isspace) and Discord's take into a link: "https://good.com\x1f@evil.com/"
 # is one link there, to evil.com.
@@ -1011,14 +1013,18 @@ def _gfm_links(text: str, tokens: list[tuple[int, int]]) -> list[tuple[str, int,
 
 
 # A plain link, a token of its own: a lowercase scheme, plain ASCII labels (as _PLAIN_HOST), a
-# path of letters, digits and `/.-` and a query of those and `=&_+` that end in a letter or a
-# digit (a path perhaps with one '/' after it: Android ends a link at a word boundary). Every
-# linkifier makes the same link of it, the token whole, and nothing else of it: no closing
-# punctuation, port, userinfo, fragment (twitter-text ends a link before it), defang token,
-# '_' in the path (Markdown), '%' or "//" (another reading).
-_PLAIN_LINK = re.compile(rf"h(?<![^ \n]h)ttps?://({_PLAIN_HOST.pattern})"  # (a literal first:
-                         r"(?:/(?:[0-9A-Za-z/.\-]*[0-9A-Za-z])?/?)?(?:\?[0-9A-Za-z=&.\-_+]*[0-9A-Za-z])?"
-                         r"(?![^ \n])")  # the regex engine skips ahead to an 'h' fast)
+# path of letters, digits and `/.-` and a query of those and `=&_+`, ending in a letter or a
+# digit, or in '/' after one (Android ends a link at a word boundary). Every linkifier makes
+# the same link of it, the token whole, and nothing else of it: no closing punctuation, port,
+# userinfo, fragment (twitter-text ends a link before it), defang token, '_' in the path
+# (Markdown), '%' or "//" (another reading). Or a hint (_HINT): one pass finds both. Written
+# for the regex engine's fast paths: one leading class (it skips ahead to one of those
+# characters), possessive runs of one class each, the end checked behind; _plain_links holds
+# the labels to _PLAIN_HOST's rules.
+_PLAIN_LINK = re.compile(
+    rf"[h{_HINT_CHARS}](?:(?<=h)(?<![^ \n]h)ttps?://((?:[0-9A-Za-z-]++\.)++[A-Za-z]{{2,63}}+)"
+    r"(?:/[0-9A-Za-z/.\-]*+)?(?:\?[0-9A-Za-z=&.\-_+]*+)?"
+    rf"(?<![^0-9A-Za-z/])(?<![^0-9A-Za-z]/)(?![^ \n])|{_HINT_AFTER})")
 
 
 def _plain_links(text: str) -> list[Candidate] | None:
@@ -1028,16 +1034,16 @@ def _plain_links(text: str) -> list[Candidate] | None:
     nothing in these (tests/test_extract.py checks both ways agree). Most chat links are
     plain: this skips the scan's work for them (~60k instructions a link)."""
     out: list[Candidate] = []
-    pos = 0
     for m in _PLAIN_LINK.finditer(text):
-        host = m[1].lower()
-        if _HINT.search(text, pos, m.start()) or host == "t.co" or len(host) > _MAX_HOST or \
+        host = m[1]  # (None: a hint, outside the plain links)
+        if host is None or host[0] == "-" or "-." in host or ".-" in host or \
+                len(host) > 63 and max(map(len, host.split("."))) > 63 or \
+                len(host) > _MAX_HOST or (host := host.lower()) == "t.co" or \
                 host[host.rfind(".") + 1:] not in _tlds() or len(out) == MAX_CANDIDATES - 1:
             return None
-        out.append(Candidate(m[0], m.start(), m.end()))
-        pos = m.end()
-    if not out or _HINT.search(text, pos) or \
-            text.count("//") > text.count("http://") + text.count("https://"):
+        start, end = m.span()
+        out.append(Candidate(m[0], start, end))
+    if not out or text.count("//") > text.count("http://") + text.count("https://"):
         return None  # (find_links: "//" elsewhere may be a protocol-relative link)
     return out
 

@@ -368,6 +368,10 @@ def test_plain_links_find_what_the_scan_finds(text: str) -> None:
     ("https://a.com https://b.org/", True),
     ("see https://a.com/x?utm_source=a_b&q=c+d ok", True),
     ("https://a.com/x#top", False),  # twitter-text's link ends before a fragment
+    ("https://a.com/x.?q=1 https://a.com/-?q=1", True),
+    ("https://a.com/x.?q=", False),
+    ("https://-a.com/ https://a-.com/", False),  # (the labels as _PLAIN_HOST takes them)
+    ("https://" + "a" * 64 + ".com/", False),
     ("v2.1 https://evil.com/x", False),  # a hint outside the link
     ("https://evil.com/x.", False),  # closing punctuation
     ("https://evil.com/x_y", False),
