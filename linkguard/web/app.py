@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -124,13 +124,13 @@ class VerdictRoutes:
     async def check(self, request: web.Request) -> web.Response:
         body = await read_json(request, settings=self.settings)
         verdict = api.check(self.holder.engine, body, self.settings)
-        self._observe(request, verdict)
+        _count(self.metrics, request, (verdict,))
         return json_response(verdict.to_json())
 
     async def check_batch(self, request: web.Request) -> web.Response:
         body = await read_json(request, settings=self.settings)
         results, verdicts = api.check_batch(self.holder.engine, body, self.settings)
-        self._observe(request, *verdicts)
+        _count(self.metrics, request, verdicts)
         return json_response({"results": results})
 
     async def sanitize(self, request: web.Request) -> web.Response:
@@ -138,11 +138,8 @@ class VerdictRoutes:
             await read_json(request, settings=self.settings), self.settings)
         result = api.ready(self.holder.engine).sanitize(text, replacement)
         api.check_link_count(result.verdict, self.settings)
-        self._observe(request, result.verdict)
+        _count(self.metrics, request, (result.verdict,))
         return json_response(result.to_json())
-
-    def _observe(self, request: web.Request, *verdicts: TextVerdict) -> None:
-        _count(self.metrics, request.path, verdicts)
 
 
 async def read_text_and_replacement(request: web.Request) -> tuple[str, str]:
@@ -191,15 +188,16 @@ async def read_body(request: web.Request, settings: Settings | None = None) -> b
     `settings`: the app's, where the caller has them."""
     settings = settings or _settings(request)
     limit = settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
     try:
         # Bounded in size by client_max_size (also when chunked), and in time: a body sent
         # slowly (slowloris) must not hold the connection and its buffer for ever. A body
-        # already received whole (most are: one packet) needs no timer.
+        # already received whole (most are: one packet) needs no timer, and no look at its
+        # Content-Length first: read() refuses it over client_max_size all the same.
         if request.content.is_eof():
             body = await request.read()
         else:
+            if request.content_length is not None and request.content_length > limit:
+                raise ApiError(413, "payload_too_large", f"request body over {limit} bytes")
             async with asyncio.timeout(settings.body_timeout):
                 body = await request.read()
     except TimeoutError:
@@ -263,15 +261,15 @@ def _check_link_count(request: web.Request, verdict: TextVerdict) -> None:
 
 
 def _observe(request: web.Request, *verdicts: TextVerdict) -> None:
-    _count(keys.config(request)[keys.METRICS], request.path, verdicts)
+    _count(keys.config(request)[keys.METRICS], request, verdicts)
 
 
-def _count(metrics: Metrics, route: str, verdicts: tuple[TextVerdict, ...]) -> None:
+def _count(metrics: Metrics, request: web.Request, verdicts: Sequence[TextVerdict]) -> None:
     """Messages and links in the metrics; blocked and flagged links in the audit log."""
     metrics.observe_messages(verdicts)
     for verdict in verdicts:
         if verdict.action is not Action.ALLOW:  # (the worst of its links': none to log)
-            audit_links(route, verdict.links)
+            audit_links(request.path, verdict.links)
 
 
 # --- the one middleware: errors, metrics, draining, access log -------------------------------
