@@ -134,17 +134,19 @@ class VerdictRoutes:
         return json_response({"results": results})
 
     async def sanitize(self, request: web.Request) -> web.Response:
-        text, replacement = api.text_and_replacement(
-            await read_json(request, settings=self.settings), self.settings)
+        text, replacement = await read_text_and_replacement(request, self.settings)
         result = api.ready(self.holder.engine).sanitize(text, replacement)
         api.check_link_count(result.verdict, self.settings)
         _count(self.metrics, request, (result.verdict,))
         return json_response(result.to_json())
 
 
-async def read_text_and_replacement(request: web.Request) -> tuple[str, str]:
-    """The body of /v1/rewrite (shim.py): {"text", "replacement"?}, bounded."""
-    return api.text_and_replacement(await read_json(request), _settings(request))
+async def read_text_and_replacement(request: web.Request, settings: Settings | None = None
+                                    ) -> tuple[str, str]:
+    """The body of /v1/sanitize and /v1/rewrite: {"text", "replacement"?}, bounded.
+    `settings`: the app's, where the caller has them."""
+    settings = settings or _settings(request)
+    return api.text_and_replacement(await read_json(request, settings=settings), settings)
 
 
 async def healthz(request: web.Request) -> web.Response:
