@@ -95,7 +95,7 @@ def _message(engine: Engine | None, msg: dict[str, Any], index: int, limits: Set
     text = string(msg, "text", limits, index)
     raw_urls = msg.get("urls")
     if text is None and raw_urls is None:
-        raise invalid(f"{_where(index) or 'body'}: give text, urls or both")
+        raise invalid(f"{_whole(index)}: give text, urls or both")
     urls: list[str] = []
     if raw_urls is not None:
         if not isinstance(raw_urls, list) or not all(isinstance(u, str) for u in raw_urls):
@@ -114,15 +114,20 @@ def _message(engine: Engine | None, msg: dict[str, Any], index: int, limits: Set
     return verdict
 
 
+def _whole(index: int) -> str:
+    """A message as an error names it (-1: the body is the message)."""
+    return "body" if index < 0 else f"messages[{index}]"
+
+
 def _where(index: int) -> str:
-    """Where in the body a message is, for an error (-1: the body is the message)."""
-    return "" if index < 0 else f"messages[{index}]."
+    """What goes before a message's field in an error: nothing, or `messages[i].`."""
+    return "" if index < 0 else f"{_whole(index)}."
 
 
 def check_link_count(verdict: TextVerdict, limits: Settings, index: int = -1) -> None:
     # Links found in the text count too: a renderer must not get a partial answer.
     if len(verdict.links) > limits.max_links_per_message:
-        raise invalid(f"{_where(index) or 'body'}: {len(verdict.links)} links in the message; "
+        raise invalid(f"{_whole(index)}: {len(verdict.links)} links in the message; "
                       f"the limit is {limits.max_links_per_message}", code="too_many_links")
 
 

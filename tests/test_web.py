@@ -336,6 +336,31 @@ async def test_limits_are_422(aiohttp_client: Any, manifest: Path) -> None:
     assert status == 200
 
 
+@pytest.mark.parametrize(("path", "payload", "message"), [
+    ("/v1/check", {}, "body: give text, urls or both"),
+    ("/v1/check", {"text": "a" * 51}, "text: 51 characters; the limit is 50"),
+    ("/v1/check", {"urls": "a.example"}, "urls: expected an array of strings"),
+    ("/v1/check", {"text": "a.example.com b.example.com c.example.com"},
+     "body: 3 links in the message; the limit is 2"),
+    ("/v1/check/batch", {"messages": [{"id": 1, "text": "a"}, {"id": 2}]},
+     "messages[1]: give text, urls or both"),
+    ("/v1/check/batch", {"messages": [{"id": 1, "text": 1}]},
+     "messages[0].text: expected a string, got number"),
+    ("/v1/check/batch", {"messages": [{"id": 1, "urls": ["http://example.com/" + "a" * 30]}]},
+     "messages[0].urls[0]: longer than 30 characters"),
+    ("/v1/check/batch", {"messages": [{"id": 1, "text": "a.example.com b.example.com c.example.com"}]},
+     "messages[0]: 3 links in the message; the limit is 2"),
+])
+async def test_errors_say_where(aiohttp_client: Any, manifest: Path, path: str, payload: Any,
+                                message: str) -> None:
+    """A 422 names the message and the field it is about, as a client finds them in its body."""
+    settings = settings_for(manifest, max_text_chars=50, max_links_per_message=2,
+                            max_url_chars=30)
+    client = await aiohttp_client(create_app(settings, engine=Engine.from_manifest(manifest)))
+    status, body = await post(client, path, payload)
+    assert (status, body["error"]["message"]) == (422, message)
+
+
 async def test_wrong_method_is_405_with_allow(client: TestClient) -> None:
     for method, path in [("GET", "/v1/check"), ("PUT", "/v1/sanitize"), ("POST", "/healthz"),
                          ("DELETE", "/metrics")]:
