@@ -1336,29 +1336,21 @@ class _Ahead:
     (the links come in order): one forward scan of the text."""
 
     def __init__(self, view: str) -> None:
-        self.view = view
-        self.percent = self.delimiter = self.at = self.dot = -1
+        self.view, n = view, len(view)
+        self.percent, self.delimiter = _Next(_PERCENT, view, n), _Next(_AUTHORITY_END, view, n)
+        self.at, self.dot = _Next(_AT, view, n), _Next(_DOT_SEGMENT, view, n)
 
     def reading_stops_at(self, url: str, end: int, after: int, stop: int) -> bool:
-        view = self.view
-        if self.percent < end:
-            self.percent = _found(_PERCENT.search(view, end), len(view))
-        if self.percent < stop:
+        if self.percent.at(end) < stop:
             return False
         authority_end = end  # where the reading's authority ends: here if the link has a path
         if _authority_end(url) is None:
-            if self.delimiter < end:
-                self.delimiter = _found(_AUTHORITY_END.search(view, end), len(view))
-            authority_end = self.delimiter
+            authority_end = self.delimiter.at(end)
         if authority_end >= after:
-            if self.at < end:
-                self.at = _found(_AT.search(view, end), len(view))
-            return self.at >= min(authority_end, stop)
-        if "?" in url or view.find("?", end, after) >= 0:
+            return self.at.at(end) >= min(authority_end, stop)
+        if "?" in url or self.view.find("?", end, after) >= 0:
             return False
-        if self.dot < after:
-            self.dot = _found(_DOT_SEGMENT.search(view, after), len(view))
-        return self.dot >= stop
+        return self.dot.at(after) >= stop
 
 
 def _before_userinfo(url: str) -> str | None:
