@@ -50,6 +50,8 @@ def table(doc: dict[str, Any]) -> str:
         "3a_service_check_vs_bare": f"{f['service_check_req_per_s']:,} vs "
         f"{f['service_bare_req_per_s']:,} req/s; per CPU-s {f['service_check_req_per_cpu_s']:,} vs "
         f"{f['service_bare_req_per_cpu_s']:,}" + (
+            f"; median of the rounds' ratios {f['service_check_to_bare_median']:.3f}x"
+            if f.get("service_check_to_bare_median") else "") + (
             f"; the engine alone in the bare handler {f['service_ceiling_req_per_s']:,} req/s "
             f"({f['service_ceiling_to_bare']:.3f}x)" if f.get("service_ceiling_req_per_s") else "")
         if f.get("service_bare_req_per_s") else "",
