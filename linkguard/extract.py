@@ -291,10 +291,9 @@ _GLUED_SCHEME = re.compile(r"(?<=[0-9A-Za-z])" + _SCHEME_NEXT.pattern)
 # In the view, what every candidate holds: a separator before a label character, a scheme's
 # colon and slash, or a defang token. Candidates hold no white space, so only the token around
 # a hint gets the full regex. One leading class: the regex engine skips ahead with a fast scan.
-_HINT_CHARS = rf".:(\[{{{_DOTS}"
-_HINT_AFTER = (rf"(?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]|(?<=\[):"
-               rf"|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
-_HINT = re.compile(f"[{_HINT_CHARS}]{_HINT_AFTER}")
+_HINT_ASCII = ".:([{"  # (what a hint starts with in ASCII text: _plain_links looks for these)
+_HINT = re.compile(rf"[{re.escape(_HINT_ASCII)}{_DOTS}](?:(?<=[.{_DOTS}])(?={_U})|(?<=:)[/\\]"
+                   rf"|(?<=\[):|(?<=[(\[{{])(?:\.|(?i:dot))[)\]}}])")
 # What ends a token: white space, but for the C0 separators, NEL and U+2028/2029, which GFM's
 # autolinker (cmark_isspace) and Discord's take into a link: "https://good.com\x1f@evil.com/"
 # is one link there, to evil.com.
@@ -1058,7 +1057,7 @@ def _plain_links(text: str) -> list[Candidate] | None:
 def _hint_in(text: str, lo: int, hi: int) -> bool:
     """Does a _HINT start in the ASCII text[lo:hi]? Only at one of its ASCII characters, each
     found by a string search (a search of _HINT would try every character)."""
-    for c in ".:([{":
+    for c in _HINT_ASCII:
         i = text.find(c, lo, hi)
         while i >= 0:
             if _HINT.match(text, i):
