@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from linkguard.engine import Engine
-from linkguard.web.app import create_app
+from linkguard.web.app import Coalescer, create_app
 from linkguard.web.errors import json_response
 from tests.webfixtures import settings_for, write_lists
 
@@ -422,6 +422,36 @@ async def test_random_bodies_never_500(client: TestClient) -> None:
         status, body = await raw(client, rng.choice(paths), data)
         assert status in (200, 400, 422), (data, body)
         assert status == 200 or set(body["error"]) >= {"code", "message"}
+
+
+async def test_requests_in_flight_together_get_their_own_answers(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks of requests read in one turn run coalesced (app.Coalescer): each request still
+    gets its own answer, and a bad one its own error, as when it is sent alone."""
+    rng = random.Random(5)
+    texts = ["go to https://login.evil.example.com/x", "see notevil.example.com", "fine",
+             "https://www.casino.example.com/ and evil.example.com", "a evil.example.com b"]
+    requests: list[tuple[str, bytes]] = []
+    for i in range(60):
+        path = rng.choice(["/v1/check", "/v1/sanitize"])
+        body: Any = {"text": f"{rng.choice(texts)} #{i}"}
+        if i % 7 == 3:
+            body = _random_json(rng)  # mostly a 422 or a 400
+        requests.append((path, json.dumps(body).encode()))
+    alone = [await raw(client, path, data) for path, data in requests]
+
+    batches: list[int] = []
+    run_pending = Coalescer._run_pending
+
+    def counted(self: Coalescer) -> None:
+        batches.append(len(self._pending))
+        run_pending(self)
+
+    monkeypatch.setattr(Coalescer, "_run_pending", counted)
+    together = await asyncio.gather(*(raw(client, path, data) for path, data in requests))
+    assert together == alone
+    assert {status for status, _ in alone} >= {200, 422}
+    assert max(batches) > 1  # (not one at a time)
 
 
 async def test_batch_metrics_count_every_message(client: TestClient) -> None:

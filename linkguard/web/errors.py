@@ -17,7 +17,8 @@ from aiohttp import web
 
 from linkguard.api import ApiError
 
-__all__ = ["ApiError", "Handler", "error_for", "error_response", "json_response"]
+__all__ = ["JSON_HEADERS", "ApiError", "Handler", "error_for", "error_response", "json_bytes",
+           "json_response"]
 
 log = logging.getLogger("linkguard.web")
 
@@ -34,16 +35,19 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 # a handler's mistake (answers are built by to_json), not a shape to publish.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 # As headers (aiohttp copies them), not content_type=, which it parses: 1.13 vs 1.69 us.
-_JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def json_bytes(data: Any) -> bytes:
+    # orjson writes a batch answer of 100 results in 18 us, the standard library in 190 us.
+    try:
+        return orjson.dumps(data, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(data).encode("ascii")
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    # orjson writes a batch answer of 100 results in 18 us, the standard library in 190 us.
-    try:
-        body = orjson.dumps(data, option=_ORJSON_OPTIONS)
-    except orjson.JSONEncodeError:
-        body = _ENCODER.encode(data).encode("ascii")
-    return web.Response(body=body, status=status, headers=_JSON_HEADERS)
+    return web.Response(body=json_bytes(data), status=status, headers=JSON_HEADERS)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
