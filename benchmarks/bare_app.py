@@ -4,9 +4,10 @@ same JSON body as /v1/check (`await request.json()`) and returns a small JSON ob
 middleware, no access log (linkguard's is off by default too), one process.
 
 With --lists, the same handler also checks the text with linkguard's Engine and returns its
-verdict, written by orjson as linkguard writes it: no bounds, metrics, guard or error handling.
-It is no linkguard, but the ceiling any web layer around this engine could reach on aiohttp
-(bench_service.py reports it beside the target).
+verdict, written by orjson as linkguard writes it, the checks of the requests read in one turn
+of the event loop run together as linkguard runs them (its Coalescer): no bounds, metrics, guard
+or error handling. It is no linkguard, but the ceiling any web layer around this engine could
+reach on aiohttp (bench_service.py reports it beside the target).
 
     bare_app.py --port 8081 [--host 127.0.0.1] [--lists MANIFEST]
 """
@@ -27,11 +28,16 @@ async def check(request: web.Request) -> web.Response:
 
 def engine_check(manifest: str):  # type: ignore[no-untyped-def]
     from linkguard import Engine
+    from linkguard.web.app import Coalescer
     check_text = Engine.from_manifest(manifest).check_text
+    coalesce = Coalescer()
+
+    def answer(text: str) -> bytes:
+        return orjson.dumps(check_text(text).to_json())
 
     async def check(request: web.Request) -> web.Response:
         data = await request.json()
-        return web.Response(body=orjson.dumps(check_text(data["text"]).to_json()),
+        return web.Response(body=await coalesce.run(answer, data["text"]),
                             content_type="application/json")
     return check
 

@@ -2,7 +2,8 @@
 """Service cost (issue target 3), on loopback, in one run:
 
   bare     benchmarks/bare_app.py (one POST handler: `await request.json()`, small JSON out)
-  ceiling  bare_app.py --lists: that handler plus Engine.check_text and its verdict out, nothing
+  ceiling  bare_app.py --lists: that handler plus Engine.check_text (coalesced as linkguard does)
+           and its verdict out, nothing
            else (no bounds, metrics, guard, errors): what any web layer on aiohttp around this
            engine could reach at best; not a target, it shows how much of the gap is the engine
   check    `linkguard serve --workers 1` with the big set, POST /v1/check, a message with one link
