@@ -199,8 +199,10 @@ def test_64kb_url(svc: LiveService) -> None:
     long_url = "https://evil.example.com/" + "a" * (64 << 10)
     status, body = svc.request("POST", "/v1/check", {"urls": [long_url]})
     assert status == 422 and body["error"]["code"] == "url_too_long"
+    assert body["error"]["message"].startswith("urls[0]: longer than ")
     status, body = svc.request("POST", "/admin/explain", {"url": long_url}, AUTH)
     assert status == 422 and body["error"]["code"] == "url_too_long"
+    assert body["error"]["message"].startswith("url: longer than ")
     # In text (under max_text_chars) it is a link like any other, never dropped for its length.
     text = "see " + long_url[:60_000]
     status, body = svc.request("POST", "/v1/check", {"text": text})

@@ -191,8 +191,9 @@ async def explain(request: web.Request) -> web.Response:
     if not isinstance(url, str) or not url:
         raise ApiError(422, "invalid_request", "url: expected a non-empty string")
     settings = _settings(request)
-    if len(url) > settings.max_url_chars:
-        raise ApiError(422, "url_too_long", "url: too long")
+    if len(url) > settings.max_url_chars:  # (as /v1/check says it of its urls)
+        raise ApiError(422, "url_too_long",
+                       f"url: longer than {settings.max_url_chars} characters")
     url = api.string(data, "url", settings) or ""
     # In a thread, as the console's: explain re-reads the files of the lists that match (seconds
     # for a list of millions), and this worker answers checks meanwhile (the engine is immutable).
