@@ -441,13 +441,13 @@ async def test_requests_in_flight_together_get_their_own_answers(
     alone = [await raw(client, path, data) for path, data in requests]
 
     batches: list[int] = []
-    run_pending = Coalescer._run_pending
+    run_pending = Coalescer._end_turn
 
     def counted(self: Coalescer) -> None:
         batches.append(len(self._pending))
         run_pending(self)
 
-    monkeypatch.setattr(Coalescer, "_run_pending", counted)
+    monkeypatch.setattr(Coalescer, "_end_turn", counted)
     together = await asyncio.gather(*(raw(client, path, data) for path, data in requests))
     assert together == alone
     assert {status for status, _ in alone} >= {200, 422}
