@@ -26,6 +26,7 @@ import contextlib
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import urllib.request
@@ -174,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def median_ratio(name: str) -> float | None:
         """The median of each round's ratio to the bare handler's run of the same round."""
-        ratios = sorted(r["req_per_s"] / b["req_per_s"]
-                        for r, b in zip(runs[name], runs["bare"]) if b["req_per_s"])
-        return round(ratios[len(ratios) // 2], 3) if ratios else None
+        ratios = [r["req_per_s"] / b["req_per_s"]
+                  for r, b in zip(runs[name], runs["bare"]) if b["req_per_s"]]
+        return round(statistics.median(ratios), 3) if ratios else None
 
     bare_cpu, check_cpu = best("bare", "req_per_cpu_s"), best("check", "req_per_cpu_s")
     common.emit({

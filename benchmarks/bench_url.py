@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import time
 from collections import Counter
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def fig(name: str) -> dict[str, float]:
         runs = sorted(wall[name])
-        return {"best": round(runs[-1]), "median": round(runs[len(runs) // 2]),
+        return {"best": round(runs[-1]), "median": round(statistics.median(runs)),
                 "best_per_cpu_second": round(max(cpu[name]))}
 
     floor, bigf, smallf, samef = fig("floor"), fig("big"), fig("small"), fig("small_same_urls")
