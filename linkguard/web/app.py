@@ -128,8 +128,8 @@ async def _load_at_startup(app: web.Application) -> AsyncIterator[None]:
 class VerdictRoutes:
     """POST /v1/check, /v1/check/batch and /v1/sanitize, bound to the app's state when it is
     built: a request looks up no app key (`request.app[key]` is five Python calls in aiohttp,
-    and these routes took six a request). A check of one message, and its answer, run in the
-    app's `Coalescer`, beside those of the other requests that came in the same turn."""
+    and these routes took six a request). A check of one message, and its answer, run in
+    their `Coalescer`, beside those of the other requests that came in the same turn."""
 
     def __init__(self, settings: Settings, holder: EngineHolder, metrics: Metrics) -> None:
         self.settings, self.holder, self.metrics = settings, holder, metrics
@@ -153,13 +153,13 @@ class VerdictRoutes:
         return json_response({"results": results})
 
     async def sanitize(self, request: web.Request) -> web.Response:
-        text = await read_text_and_replacement(request, self.settings)
-        verdict, answer = await self._coalesce.run(self._sanitize, text)
+        text_and_replacement = await read_text_and_replacement(request, self.settings)
+        verdict, answer = await self._coalesce.run(self._sanitize, text_and_replacement)
         _count(self.metrics, request, (verdict,))
         return web.Response(body=answer, headers=JSON_HEADERS)
 
-    def _sanitize(self, text: tuple[str, str]) -> tuple[TextVerdict, bytes]:
-        result = api.ready(self.holder.engine).sanitize(*text)
+    def _sanitize(self, text_and_replacement: tuple[str, str]) -> tuple[TextVerdict, bytes]:
+        result = api.ready(self.holder.engine).sanitize(*text_and_replacement)
         api.check_link_count(result.verdict, self.settings)
         return result.verdict, json_bytes(result.to_json())
 
