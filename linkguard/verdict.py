@@ -148,3 +148,17 @@ class Sanitized(Record):
         out["text"] = self.text
         out["removed"] = self.removed
         return out
+
+
+def tally(verdicts: Iterable[TextVerdict], messages: dict[str, int],
+          links: dict[tuple[str, str, str], int]) -> None:
+    """Count each message by its action into `messages`, and each list a link matched by
+    (list, category, action) into `links`: the service's metrics, counted compiled (this is on
+    every request's path, and a loop over the verdicts' fields in Python took ~1 us)."""
+    for verdict in verdicts:
+        messages[verdict.action] = messages.get(verdict.action, 0) + 1
+        for link in verdict.links:
+            v = link.verdict
+            for name in v.lists:
+                key = (name, v.category or "", v.action)
+                links[key] = links.get(key, 0) + 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import operator
 import os
 import time
 from collections import Counter as Counter_
@@ -35,6 +36,8 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+
+from linkguard.verdict import tally
 
 if TYPE_CHECKING:
     from linkguard.engine import Engine
@@ -97,20 +100,15 @@ class Metrics:
                                      "Admin requests refused: 401 wrong token, 429 backing off",
                                      ["status"], registry=r)
         self._known_lists: set[str] = set()
-        # Not yet published: counts per label set; per route, bucket counts and then the sum.
-        self._requests: Counter_[tuple[str, str, int]] = Counter_()
-        self._latency: dict[str, list[float]] = {}
-        self._messages: Counter_[str] = Counter_()
-        self._links: Counter_[tuple[str, str, str]] = Counter_()
+        # Not yet published: each request as it came (counted when published, mostly in C);
+        # messages per action and matched links per label set (counted by verdict.tally).
+        self._requests: list[tuple[str, str, int, float]] = []
+        self._messages: dict[str, int] = {}
+        self._links: dict[tuple[str, str, str], int] = {}
         self._flush_at: asyncio.TimerHandle | None = None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._requests[(route, method, status)] += 1
-        counts = self._latency.get(route)
-        if counts is None:
-            counts = self._latency[route] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
-        counts[bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # le: value <= bound
-        counts[-1] += seconds
+        self._requests.append((route, method, status, seconds))
         if self._flush_at is None:
             self._schedule_flush()
 
@@ -119,13 +117,7 @@ class Metrics:
 
     def observe_messages(self, verdicts: Iterable[TextVerdict]) -> None:
         """Count messages and matched links (published by `flush`)."""
-        messages, links = self._messages, self._links
-        for verdict in verdicts:
-            messages[verdict.action] += 1  # (a StrEnum is its str, without .value's cost)
-            for link in verdict.links:
-                v = link.verdict
-                for name in v.lists:
-                    links[(name, v.category or "", v.action)] += 1
+        tally(verdicts, self._messages, self._links)
         if self._flush_at is None:
             self._schedule_flush()
 
@@ -142,16 +134,20 @@ class Metrics:
         if self._flush_at is not None:
             self._flush_at.cancel()
             self._flush_at = None
-        for (route, method, status), n in self._requests.items():
+        requests, self._requests = self._requests, []
+        for (route, method, status), n in Counter_(map(_LABELS, requests)).items():
             self.requests.labels(route, method, str(status)).inc(n)
-        for route, counts in self._latency.items():
-            _observe_many(self.latency.labels(route), counts)
+        latency: dict[str, list[float]] = {}
+        for route, _, _, seconds in requests:
+            if (samples := latency.get(route)) is None:
+                samples = latency[route] = []
+            samples.append(seconds)
+        for route, samples in latency.items():
+            _observe_many(self.latency.labels(route), _bucket_counts(samples))
         for action, n in self._messages.items():
             self.messages.labels(action).inc(n)
         for labels, n in self._links.items():
             self.verdicts.labels(*labels).inc(n)
-        self._requests.clear()
-        self._latency.clear()
         self._messages.clear()
         self._links.clear()
 
@@ -181,6 +177,17 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+
+
+_LABELS = operator.itemgetter(0, 1, 2)  # a logged request's (route, method, status)
+
+
+def _bucket_counts(samples: list[float]) -> list[float]:
+    """How many samples each latency bucket holds (le: a sample equal to a bound is in its
+    bucket), +Inf's last, and then their sum: as `_observe_many` takes them."""
+    samples.sort()
+    below = [bisect.bisect_right(samples, bound) for bound in _LATENCY_BUCKETS]
+    return [float(n - m) for n, m in zip([*below, len(samples)], [0, *below])] + [sum(samples)]
 
 
 def _observe_many(child: Histogram, counts: list[float]) -> None:
