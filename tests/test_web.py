@@ -189,7 +189,7 @@ def _routes(app: web.Application) -> set[tuple[str, str]]:
             out |= _routes(info["app"])
             continue
         for route in resource:
-            if route.method != "HEAD":
+            if route.method not in ("HEAD", "*"):  # "*": the catch-all that answers 404 or 405
                 out.add((route.method.lower(), resource.canonical))
     return out
 

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from linkguard import api
 from linkguard.web import keys
@@ -101,8 +102,9 @@ def client_address(request: web.Request) -> str:
 ADMIN_BACKOFF = web.AppKey("admin_backoff", TokenBackoff)
 
 
-def create_admin_app(token: str) -> web.Application:
-    admin = web.Application(middlewares=[_auth_middleware])
+def create_admin_app(token: str, around: Middleware) -> web.Application:
+    """/admin: `around` is what the app it is added to does around each request (app.Around)."""
+    admin = web.Application(middlewares=[around, _auth_middleware])
     admin[keys.ADMIN_TOKEN] = token.encode("utf-8")
     admin[ADMIN_BACKOFF] = TokenBackoff()
     admin.router.add_post("/reload", reload)

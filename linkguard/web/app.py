@@ -17,6 +17,7 @@ the other requests read in the same turn of the event loop (`Coalescer`). Bad in
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -26,7 +27,6 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from aiohttp import ClientPayloadError, web
-from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
 from linkguard import api
@@ -68,26 +68,26 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             metrics.observe_load(holder.engine, True)
         control = in_process
 
-    app = _base_app(settings, holder, control, metrics, serving or ServingState())
+    app, around = _base_app(settings, holder, control, metrics, serving or ServingState())
     app[keys.OPENAPI] = resources.files("linkguard.web").joinpath("openapi.json").read_bytes()
     if holder.engine is None and not holder.errors and isinstance(control, InProcessControl):
         app.cleanup_ctx.append(_load_at_startup)
 
     verdicts = VerdictRoutes(settings, holder, metrics)
-    app.router.add_post("/v1/check", verdicts.check)
-    app.router.add_post("/v1/check/batch", verdicts.check_batch)
-    app.router.add_post("/v1/sanitize", verdicts.sanitize)
-    app.router.add_get("/healthz", healthz, allow_head=True)
-    app.router.add_get("/readyz", readyz, allow_head=True)
-    app.router.add_get("/metrics", metrics_handler)
-    app.router.add_get("/openapi.json", openapi)
+    around.add(app, "POST", "/v1/check", verdicts.check)
+    around.add(app, "POST", "/v1/check/batch", verdicts.check_batch)
+    around.add(app, "POST", "/v1/sanitize", verdicts.sanitize)
+    around.add(app, "GET", "/healthz", healthz, allow_head=True)
+    around.add(app, "GET", "/readyz", readyz, allow_head=True)
+    around.add(app, "GET", "/metrics", metrics_handler)
+    around.add(app, "GET", "/openapi.json", openapi)
     from linkguard.web.shim import setup_shim  # POST /v1/rewrite, GET /go (the link shim)
-    setup_shim(app, settings, metrics)
+    setup_shim(app, settings, metrics, around)
 
     token = settings.resolved_admin_token()
     if token and settings.admin_port is None:  # else: create_admin_root, on its own listener
         from linkguard.web.admin import create_admin_app
-        app.add_subapp("/admin", create_admin_app(token))
+        app.add_subapp("/admin", create_admin_app(token, around.middleware))
     return app
 
 
@@ -98,22 +98,24 @@ def create_admin_root(settings: Settings, *, engine_holder: EngineHolder, contro
     from linkguard.web.admin import create_admin_app
     token = settings.resolved_admin_token()
     assert token, "the admin listener needs a token"
-    app = _base_app(settings, engine_holder, control, metrics, serving)
-    app.add_subapp("/admin", create_admin_app(token))
+    app, around = _base_app(settings, engine_holder, control, metrics, serving)
+    app.add_subapp("/admin", create_admin_app(token, around.middleware))
     return app
 
 
 def _base_app(settings: Settings, holder: EngineHolder, control: Control, metrics: Metrics,
-              serving: ServingState) -> web.Application:
-    """What the public app and the admin listener's app share: limits, middlewares, state."""
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[_middleware(settings, metrics, serving)])
+              serving: ServingState) -> tuple[web.Application, Around]:
+    """What the public app and the admin listener's app share: limits, state, and what every
+    request gets around its handler (`Around`: add the routes through it)."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.HOLDER] = holder
     app[keys.CONTROL] = control
     app[keys.METRICS] = metrics
     app[keys.SERVING] = serving
-    return app
+    around = Around(settings, metrics, serving)
+    around.add(app, "*", "/{path:(?s:.*)}", _unmatched, label="unmatched")
+    return app, around
 
 
 async def _load_at_startup(app: web.Application) -> AsyncIterator[None]:
@@ -341,15 +343,38 @@ def _count(metrics: Metrics, request: web.Request, verdicts: Sequence[TextVerdic
             audit_links(request.path, verdict.links)
 
 
-# --- the one middleware: errors, metrics, draining, access log -------------------------------
+# --- around every request: errors, metrics, draining, access log -------------------------------
 
-def _middleware(settings: Settings, metrics: Metrics, serving: ServingState) -> Middleware:
-    """The app's middleware, bound to its state (as VerdictRoutes is)."""
-    logged = settings.access_log
-    routes: dict[web.AbstractRoute, str] = {}  # a route -> its metrics label
+class Around:
+    """What every request gets around its handler: the slow-client guard told when it starts
+    and ends (guard.py), any exception as a JSON answer (errors.py), its metrics, "Connection:
+    close" when its body was not read or this process is draining, and the access log.
+
+    The app's routes get it as their handler (`add`), a path no route takes through a
+    catch-all route (`_unmatched`), and sub-apps (/admin, its console) as their first
+    middleware. The app itself has none: with one, aiohttp runs every request through two
+    more coroutines (the middleware and its own `_fix_request_current_app`), 14k instructions
+    of a /v1/check's 377k (callgrind, benchmarks' bodies)."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, serving: ServingState) -> None:
+        self.metrics, self.serving, self.logged = metrics, serving, settings.access_log
+        self._labels: dict[web.AbstractRoute, str] = {}  # a sub-app's route -> its metrics label
+
+    def add(self, app: web.Application, method: str, path: str, handler: Handler, *,
+            allow_head: bool = False, label: str | None = None) -> None:
+        """Route `method` `path` to `handler`, around it all the above; `label`: in metrics
+        and the access log (the path)."""
+        around = functools.partial(self._serve, handler, label or path)
+        if allow_head:
+            app.router.add_route("HEAD", path, around)
+        app.router.add_route(method, path, around)
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await self._serve(handler, None, request)
+
+    async def _serve(self, handler: Handler, label: str | None, request: web.Request
+                     ) -> web.StreamResponse:
         t0 = time.perf_counter()
         guard = guard_of(request.transport)  # the slow-client guard of this connection (guard.py)
         if guard is not None:
@@ -363,28 +388,43 @@ def _middleware(settings: Settings, metrics: Metrics, serving: ServingState) -> 
             if guard is not None:
                 guard.request_finished(body_unread=body_unread)
         elapsed = time.perf_counter() - t0
-        route = request.match_info.route
-        if (label := routes.get(route)) is None:
-            resource = route.resource
-            label = resource.canonical if resource is not None else "unmatched"
-            if resource is not None:  # (aiohttp makes a new route for every unmatched request)
-                routes[route] = label
+        if label is None:
+            label = self._label(request.match_info.route)
         status = response.status
-        metrics.observe_request(label, request.method, status, elapsed)
+        self.metrics.observe_request(label, request.method, status, elapsed)
         if body_unread or status == 408:
             # Answered before its body arrived (a 413, a 408 for a slow body): aiohttp reads and
             # drops the rest for a while, then closes. Kept alive, the connection's next head
             # would be one the guard cannot tell from that body, so it would have no deadline.
             response.force_close()
-        if serving.draining:
+        if self.serving.draining:
             # This process is being replaced: answer, then close, so the client's next request
             # opens a fresh connection to a current worker (closing idle keep-alive connections
             # instead would race with a request already on the wire).
             response.force_close()
-        if logged:
+        if self.logged:
             access_log.info("request", extra={"fields": {
                 "method": request.method, "route": label, "status": status,
                 "ms": round(elapsed * 1000, 3)}})
         return response
 
-    return middleware
+    def _label(self, route: web.AbstractRoute) -> str:
+        if (label := self._labels.get(route)) is None:
+            resource = route.resource
+            label = resource.canonical if resource is not None else "unmatched"
+            if resource is not None:  # (aiohttp makes a new route for every unmatched request)
+                self._labels[route] = label
+        return label
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    """A path no route of the app takes: 404, or 405 when a route takes it with another method
+    (aiohttp's own answers, which `Around` writes as JSON)."""
+    own = request.match_info.route.resource
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not own:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()

@@ -48,7 +48,13 @@ from linkguard.config import Settings
 from linkguard.verdict import Action, LinkVerdict, Sanitized
 from linkguard.web import keys
 from linkguard.web.admin import client_address
-from linkguard.web.app import _check_link_count, _engine, _observe, read_text_and_replacement
+from linkguard.web.app import (
+    Around,
+    _check_link_count,
+    _engine,
+    _observe,
+    read_text_and_replacement,
+)
 from linkguard.web.errors import ApiError, json_response
 from linkguard.web.metrics import Metrics
 from linkguard.web.pages import Markup, escape, page, render
@@ -188,11 +194,12 @@ class Shim:
 SHIM = web.AppKey("shim", Shim)
 
 
-def setup_shim(app: web.Application, settings: Settings, metrics: Metrics) -> None:
+def setup_shim(app: web.Application, settings: Settings, metrics: Metrics, around: Around
+               ) -> None:
     """Register /v1/rewrite and /go on the public app."""
     app[SHIM] = Shim.from_settings(settings, metrics)
-    app.router.add_post("/v1/rewrite", rewrite)
-    app.router.add_get("/go", go)
+    around.add(app, "POST", "/v1/rewrite", rewrite)
+    around.add(app, "GET", "/go", go)
 
 
 # --- POST /v1/rewrite -----------------------------------------------------------------------
