@@ -97,6 +97,44 @@ def metric(svc: LiveService, name: str) -> float:
                if line.startswith(name))
 
 
+# --- request targets ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "target", "status", "code"), [
+    ("GET", "/nope", 404, "not_found"),
+    ("GET", "/v1/check", 405, "method_not_allowed"),
+    ("HEAD", "/v1/check", 405, None),  # (no body)
+    ("DELETE", "/healthz", 405, "method_not_allowed"),
+    ("GET", "/", 404, "not_found"),
+    ("GET", "/a%0Ab", 404, "not_found"),  # a newline in the path, decoded
+    ("GET", "/v1/check%00", 404, "not_found"),
+    ("GET", "//v1//check", 404, "not_found"),
+    ("GET", "http://127.0.0.1/healthz", 200, None),  # absolute-form
+    # Targets that are not a path, which no route takes: aiohttp's router answers (README, Errors)
+    ("OPTIONS", "*", 404, "text"),
+    ("CONNECT", "127.0.0.1:443", 404, "text"),
+    ("GET", "http://127.0.0.1", 404, "text"),
+])
+def test_every_request_target_is_answered(svc: LiveService, method: str, target: str,
+                                          status: int, code: str | None) -> None:
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=DEADLINE) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    raw_head, _, body = raw.partition(b"\r\n\r\n")
+    first, *fields = raw_head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+    assert int(first.split()[1]) == status, raw
+    if code == "text":
+        assert headers["content-type"].startswith("text/plain"), raw
+    elif code is not None:
+        assert headers["content-type"] == "application/json", raw
+        assert json.loads(body)["error"]["code"] == code
+    if status == 405:
+        assert headers["allow"] == ("POST" if "check" in target else "GET,HEAD")
+
+
 # --- big bodies ----------------------------------------------------------------------------------
 
 TEN_MB = 10 << 20

@@ -1,8 +1,8 @@
 """The HTTP service: the only package that imports aiohttp.
 
-    app.py         create_app(): public routes, middlewares, request bounds
+    app.py         create_app(): public routes, what every request gets (Around), request bounds
     admin.py       the /admin sub-app (bearer token)
-    errors.py      JSON errors and the middleware that maps every exception to one
+    errors.py      JSON errors, and the mapping of every exception to one
     keys.py        the typed web.AppKeys
     metrics.py     Prometheus metrics (multiprocess mode under `serve`)
     logs.py        JSON log lines, the block audit line

@@ -1,8 +1,8 @@
 """Every error the service answers is JSON: {"error": {"code", "message"}}.
 
-`error_for` (called by the app's middleware) maps aiohttp's own HTTP errors (404 unknown route,
-405, 413 from the body limit) to that shape and turns anything unexpected into a logged 500, so
-no exception reaches aiohttp.
+`error_for` (called around every request, app.Around) maps aiohttp's own HTTP errors (404
+unknown route, 405, 413 from the body limit) to that shape and turns anything unexpected into a
+logged 500, so no exception reaches aiohttp.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ then stopped: it holds no more than an idle one, and one byte more starts the he
 What follows an answer given before its request's body arrived (a 413, a 408) is the rest of
 that body, no request head: aiohttp reads and drops it for up to 10 s (its lingering close) and
 then closes, for the app answers such a request with "Connection: close" (kept alive, the next
-head would be one the guard cannot tell from that body). The app's outermost middleware tells
-the guard when a request starts and ends (`request_started` / `request_finished`, found through
-`transport.get_protocol()`). Only asyncio's public protocol interface is used, and nothing here
-imports aiohttp.
+head would be one the guard cannot tell from that body). The app (`app.Around`, around every
+route's handler) tells the guard when a request starts and ends (`request_started` /
+`request_finished`, found through `transport.get_protocol()`). Only asyncio's public protocol
+interface is used, and nothing here imports aiohttp.
 """
 
 from __future__ import annotations

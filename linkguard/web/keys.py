@@ -21,7 +21,7 @@ OPENAPI = web.AppKey("openapi", bytes)
 def config(request: web.Request) -> web.Application | ChainMapProxy:
     """Where a handler reads these keys. aiohttp's `request.config_dict` builds a new proxy
     over the chain of apps on every access (~0.9 us here, nine accesses in a /v1/check); the
-    public routes and the middleware run in the app that holds the state, so they read it there
-    (~0.2 us). A sub-app (/admin, its console) reads through the chain as before."""
+    public routes run in the app that holds the state, so they read it there (~0.2 us). A
+    sub-app (/admin, its console) reads through the chain as before."""
     app = request.app
     return app if SETTINGS in app else request.config_dict
