@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # as the service's master does after loading: the collector skips the index
     huge_pages()  # and so does this: the index on 2 MiB pages
 
-    per_msg = Counter()
-    verdicts = Counter()
+    per_msg: Counter[str] = Counter()
+    verdicts: Counter[str] = Counter()
     for m in msgs:
         v = engine.check_text(m)
         n = sum(1 for link in v.links if link.start is not None)

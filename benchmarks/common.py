@@ -65,7 +65,7 @@ def pin_self(core: int) -> bool:
     return False
 
 
-def best_of(rounds: int, fn: Callable[[], float]) -> dict[str, float]:
+def best_of(rounds: int, fn: Callable[[], float]) -> dict[str, Any]:
     """Run `fn` (returns a rate) `rounds` times; best and median."""
     rates = [fn() for _ in range(rounds)]
     return {"best": max(rates), "median": statistics.median(rates), "runs": rates}

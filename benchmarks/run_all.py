@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "5a_reload_failed_requests": target(r.get("failed_requests"), "<=", 0),
         "5b_reload_p99_ms": target(window.get("p99_ms"), "<=", 50, " ms"),
     }
-    doc = {
+    doc: dict[str, Any] = {
         "command": "benchmarks/run" + (" --quick" if a.quick else ""),
         "machine": {"cores": common.cores(), "cpu": cpu_model(),
                     "python": platform.python_version(),
