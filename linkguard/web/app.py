@@ -351,7 +351,7 @@ class Around:
     close" when its body was not read or this process is draining, and the access log.
 
     The app's routes get it as their handler (`add`), a path no route takes through a
-    catch-all route (`_unmatched`), and sub-apps (/admin, its console) as their first
+    catch-all route (`_unmatched`), and the /admin sub-app (with its console) as its first
     middleware. The app itself has none: with one, aiohttp runs every request through two
     more coroutines (the middleware and its own `_fix_request_current_app`), 14k instructions
     of a /v1/check's 377k (callgrind, benchmarks' bodies)."""
