@@ -88,12 +88,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def started(cmd: Sequence[str], *, log: str | Path | None = None,
-            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+            env: dict[str, str] | None = None, cwd: str | Path | None = None,
+            ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `cmd` in a new process group; on exit SIGTERM the group, then SIGKILL it."""
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(log, "ab")) if log else subprocess.DEVNULL
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env, cwd=cwd)
         try:
             yield proc
         finally:
