@@ -32,8 +32,6 @@ from typing import Any
 import common
 from bench_service import check_bodies, lua_script, wrk
 
-DATA = common.HERE / ".data" / "lg-1000-s1"
-
 
 def session(checkouts: dict[str, Path], first: str, a: argparse.Namespace, lua: Path,
             tmp: Path) -> list[float]:
@@ -60,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--a", type=Path, required=True, help="the checkout before")
     p.add_argument("--b", type=Path, required=True, help="the checkout after")
-    p.add_argument("--lists", default=str(DATA / "lists.toml"))
-    p.add_argument("--urls", default=str(DATA / "check-urls.txt"))
+    p.add_argument("--lists", default=str(common.SMALL_SET / "lists.toml"))
+    p.add_argument("--urls", default=str(common.SMALL_SET / "check-urls.txt"))
     p.add_argument("--rounds", type=int, default=24, help="per session")
     p.add_argument("--seconds", type=float, default=3.0, help="per wrk run")
     p.add_argument("--connections", type=int, default=16)

@@ -131,10 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     batch_lua = lua_script(tmp / "batch.lua", batch_bodies(urls, 100, 20, text=False))
     batch_text_lua = lua_script(tmp / "batch_text.lua", batch_bodies(urls, 100, 20, text=True))
 
-    bare_cmd = [*common.pin_prefix(0), common.PYTHON, str(common.HERE / "bare_app.py"),
-                "--port", str(port_bare)]
-    ceil_cmd = [*common.pin_prefix(0), common.PYTHON, str(common.HERE / "bare_app.py"),
-                "--port", str(port_ceil), "--lists", a.lists]
+    bare_cmd = common.bare_app_cmd(port_bare, core=0)
+    ceil_cmd = common.bare_app_cmd(port_ceil, a.lists, core=0)
     lg_cmd = common.serve_cmd(a.lists, port_lg, 1, core=0)
     try:
         with contextlib.ExitStack() as stack:

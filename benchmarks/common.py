@@ -24,6 +24,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
+SMALL_SET = DATA / "lg-1000-s1"  # the 1k set (gen_lists.py, made by benchmarks/run)
 PYTHON = sys.executable
 
 
@@ -190,6 +191,14 @@ def serve_cmd(manifest: str | Path, port: int, workers: int, core: int | None = 
     prefix = pin_prefix(core) if core is not None else []
     return [*prefix, PYTHON, "-m", "linkguard", "serve", "--lists", str(manifest),
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
+
+
+def bare_app_cmd(port: int, lists: str | Path | None = None, core: int | None = None
+                 ) -> list[str]:
+    """bare_app.py: the bare handler, or with `lists` the ceiling (the engine in it)."""
+    prefix = pin_prefix(core) if core is not None else []
+    return [*prefix, PYTHON, str(HERE / "bare_app.py"), "--port", str(port),
+            *(["--lists", str(lists)] if lists is not None else [])]
 
 
 def serve_env(**settings: str) -> dict[str, str]:

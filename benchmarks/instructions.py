@@ -29,8 +29,6 @@ import aiohttp
 import common
 from bench_service import check_bodies
 
-DATA = common.HERE / ".data" / "lg-1000-s1"
-
 
 async def send(url: str, bodies: list[bytes], n: int, connections: int) -> None:
     """`n` requests, the bodies in turn, `connections` at a time; each must answer 200."""
@@ -57,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=("serve", "bare", "ceiling"), default="serve")
     p.add_argument("--dir", type=Path, default=common.HERE.parent, help="the checkout (serve)")
-    p.add_argument("--lists", default=str(DATA / "lists.toml"))
-    p.add_argument("--urls", default=str(DATA / "check-urls.txt"))
+    p.add_argument("--lists", default=str(common.SMALL_SET / "lists.toml"))
+    p.add_argument("--urls", default=str(common.SMALL_SET / "check-urls.txt"))
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--connections", type=int, default=16)
     a = p.parse_args(argv)
@@ -66,10 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
     port = common.free_port()
-    server = {"serve": common.serve_cmd(a.lists, port, 1),
-              "bare": [common.PYTHON, str(common.HERE / "bare_app.py"), "--port", str(port)],
-              "ceiling": [common.PYTHON, str(common.HERE / "bare_app.py"), "--port", str(port),
-                          "--lists", a.lists]}[a.kind]
+    server = {"serve": common.serve_cmd(a.lists, port, 1), "bare": common.bare_app_cmd(port),
+              "ceiling": common.bare_app_cmd(port, a.lists)}[a.kind]
     bodies = [json.dumps(b).encode() for b in check_bodies(common.lines(a.urls))]
     url = f"http://127.0.0.1:{port}/v1/check"
     tmp = Path(tempfile.mkdtemp(prefix="lg-instructions-"))
