@@ -65,15 +65,21 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
             raise EOFError(f"connection closed after {buf!r}")
         buf += chunk
     raw_head, _, body = buf.partition(b"\r\n\r\n")
-    first, *fields = raw_head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+    status, headers = parse_head(raw_head)
     size = int(headers.get("content-length", "0"))
     while len(body) < size:
         chunk = sock.recv(65536)
         if not chunk:
             break
         body += chunk
-    return int(first.split()[1]), headers, json.loads(body[:size]) if size else None
+    return status, headers, json.loads(body[:size]) if size else None
+
+
+def parse_head(raw_head: bytes) -> tuple[int, dict[str, str]]:
+    """A response head's status and headers (names lowercased)."""
+    first, *fields = raw_head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+    return int(first.split()[1]), headers
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -123,9 +129,8 @@ def test_every_request_target_is_answered(svc: LiveService, method: str, target:
         while chunk := sock.recv(65536):
             raw += chunk
     raw_head, _, body = raw.partition(b"\r\n\r\n")
-    first, *fields = raw_head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
-    assert int(first.split()[1]) == status, raw
+    got, headers = parse_head(raw_head)
+    assert got == status, raw
     if code == "text":
         assert headers["content-type"].startswith("text/plain"), raw
     elif code is not None:

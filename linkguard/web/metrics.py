@@ -23,6 +23,7 @@ import operator
 import os
 import time
 from collections import Counter as Counter_
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,11 +138,9 @@ class Metrics:
         requests, self._requests = self._requests, []
         for (route, method, status), n in Counter_(map(_LABELS, requests)).items():
             self.requests.labels(route, method, str(status)).inc(n)
-        latency: dict[str, list[float]] = {}
+        latency: defaultdict[str, list[float]] = defaultdict(list)
         for route, _, _, seconds in requests:
-            if (samples := latency.get(route)) is None:
-                samples = latency[route] = []
-            samples.append(seconds)
+            latency[route].append(seconds)
         for route, samples in latency.items():
             _observe_many(self.latency.labels(route), _bucket_counts(samples))
         for action, n in self._messages.items():
