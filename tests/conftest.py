@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import settings
 
 import linkguard
 from linkguard.engine import Engine
-from linkguard.web.app import create_app
+from linkguard.web import keys
+from linkguard.web.app import create_app, route_directly
 from tests.webfixtures import settings_for, write_lists
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -37,6 +39,19 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{', '.join(stale)} changed since mypyc compiled it: rebuild with "
             "`.venv/bin/pip install -e '.[test]'`, or install plain Python with "
             "`LINKGUARD_PURE=1 .venv/bin/pip install -e '.[test]'`")
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client: Any) -> Any:
+    """pytest-aiohttp's, serving a linkguard app as `linkguard serve` does: the verdict routes
+    past aiohttp's router (app.route_directly)."""
+    async def serve(app: Any, **kwargs: Any) -> TestClient:
+        client: TestClient = await aiohttp_client(app, **kwargs)
+        if isinstance(app, web.Application) and keys.DIRECT in app:
+            assert client.server.runner is not None and client.server.runner.server is not None
+            route_directly(client.server.runner.server, app)
+        return client
+    return serve
 
 
 @pytest.fixture

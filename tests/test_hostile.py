@@ -405,6 +405,8 @@ def test_slowloris_head_is_cut_off_while_still_sending(svc: LiveService) -> None
     ("/admin/ui/login", b"token=" + b"x" * 200),  # the console's forms are bounded too
 ])
 def test_slow_body_is_408(svc: LiveService, path: str, payload: bytes) -> None:
+    timeouts = 'linkguard_client_timeouts_total{phase="body"}'
+    before = metric(svc, timeouts)
     with svc.connect() as sock:
         sock.sendall(head(path, length=len(payload)))
         sent = 0
@@ -421,6 +423,7 @@ def test_slow_body_is_408(svc: LiveService, path: str, payload: bytes) -> None:
         # (10 s) so it can take its answer before the close; one that stops is closed at once.
         sock.shutdown(socket.SHUT_WR)
         assert closed_by_server(sock)
+    wait_for(lambda: metric(svc, timeouts) == before + 1, "the body timeout counted")
 
 
 def test_slowloris_crowd_does_not_affect_other_clients(svc: LiveService) -> None:

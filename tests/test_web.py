@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from linkguard.engine import Engine
-from linkguard.web.app import Coalescer, create_app
+from linkguard.web.app import Coalescer, create_app, route_directly
 from linkguard.web.errors import json_response
 from tests.webfixtures import settings_for, write_lists
 
@@ -464,3 +464,63 @@ async def test_batch_metrics_count_every_message(client: TestClient) -> None:
                    'linkguard_message_verdicts_total{verdict="allow"} 1.0',
                    'linkguard_link_verdicts_total{category="phishing",list="phishing",verdict="block"} 2.0']:
         assert needle in text, needle
+
+
+# --- the verdict routes past aiohttp's router (app.route_directly) ------------------------------
+
+VERDICT_REQUESTS = [
+    ("/v1/check", b'{"text": "go to evil.example.com and casino.example.net"}', JSON),
+    ("/v1/check", b'{"urls": ["http://evil.example.com/x"], "text": "fine"}', JSON),
+    ("/v1/check", b'{"text": 5}', JSON),
+    ("/v1/check", b'{"text": ', JSON),
+    ("/v1/check", b'{"text": "x"}', {"Content-Type": "text/plain"}),
+    ("/v1/check", b'\xff', JSON),
+    ("/v1/check/batch", b'{"messages": [{"id": 1, "text": "evil.example.com"}, {"id": 2, "urls": []}]}',
+     JSON),
+    ("/v1/check/batch", b'{"messages": {}}', JSON),
+    ("/v1/sanitize", b'{"text": "a evil.example.com b", "replacement": "-"}', JSON),
+    ("/v1/sanitize", b'{"text": "a", "replacement": 1}', JSON),
+]
+
+
+async def _answer(client: TestClient, path: str, data: bytes, headers: dict[str, str]
+                  ) -> tuple[int, Any]:
+    resp = await client.post(path, data=data, headers=headers)
+    return resp.status, await resp.json()
+
+
+async def test_the_verdict_routes_are_served_past_the_router(manifest: Path) -> None:
+    """`linkguard serve` hands POST /v1/check, /v1/check/batch and /v1/sanitize straight to
+    their handlers; a target with a query (or any other route) still goes through the app."""
+    app = create_app(settings_for(manifest), engine=Engine.from_manifest(manifest))
+    async with TestClient(TestServer(app)) as client:
+        assert client.server.runner is not None and client.server.runner.server is not None
+        server = client.server.runner.server
+        through_app = server.request_handler
+        seen: list[str] = []
+
+        async def counting(request: web.BaseRequest) -> web.StreamResponse:
+            seen.append(request.raw_path)
+            return await through_app(request)
+
+        server.request_handler = counting
+        route_directly(server, app)
+        answers = [await _answer(client, path, data, headers)
+                   for path, data, headers in VERDICT_REQUESTS]
+        assert seen == []
+        assert [status for status, _ in answers] == [200, 200, 422, 400, 415, 400, 200, 422,
+                                                     200, 422]
+        assert (await client.get("/healthz")).status == 200
+        assert await _answer(client, "/v1/check?via=router", *VERDICT_REQUESTS[0][1:]) == \
+            answers[0]
+        assert seen == ["/healthz", "/v1/check?via=router"]
+
+
+@pytest.mark.parametrize(("path", "data", "headers"), VERDICT_REQUESTS)
+async def test_a_verdict_route_answers_the_same_through_the_router(
+        client: TestClient, path: str, data: bytes, headers: dict[str, str]) -> None:
+    direct = await _answer(client, path, data, headers)
+    assert await _answer(client, path + "?via=router", data, headers) == direct
+    # Expect: 100-continue goes through the app, which answers it before the body is sent.
+    resp = await client.post(path, data=data, headers=headers, expect100=True)
+    assert (resp.status, await resp.json()) == direct

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
@@ -16,6 +18,9 @@ METRICS = web.AppKey("metrics", Metrics)
 SERVING = web.AppKey("serving", ServingState)
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 OPENAPI = web.AppKey("openapi", bytes)
+# (method, path) -> the handler that serves it past aiohttp's router (app.route_directly)
+DIRECT = web.AppKey("direct", dict[tuple[str, str], Callable[[web.Request],
+                                                               Awaitable[web.StreamResponse]]])
 
 
 def config(request: web.Request) -> web.Application | ChainMapProxy:

@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from linkguard.config import Settings
-from linkguard.web.app import create_admin_root, create_app
+from linkguard.web.app import create_admin_root, create_app, route_directly
 from linkguard.web.guard import listen
 from linkguard.web.metrics import Metrics
 from linkguard.web.state import ControlUnavailable, EngineHolder, ReloadResult, ServingState
@@ -165,6 +165,7 @@ async def _serve(settings: Settings, sock: socket.socket, channel_sock: socket.s
                                shutdown_timeout=1.0)
         await runner.setup()
         assert runner.server is not None
+        route_directly(runner.server, app)  # the verdict routes past aiohttp's router
         # Every connection goes through a ConnectionGuard: head and send deadlines (guard.py).
         server = await listen(runner.server, listening, header_timeout=settings.header_timeout,
                               send_timeout=settings.send_timeout, backlog=BACKLOG,
