@@ -435,6 +435,8 @@ def route_directly(server: web.Server, app: web.Application) -> None:
     route's (no query, no escapes: else the router decides, and finds the same handler) and
     it has no `Expect` header (the app answers that with 100 Continue, or 417)."""
     direct = app[keys.DIRECT]
+    if not direct:  # (the admin listener's app)
+        return
     through_app = server.request_handler
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
