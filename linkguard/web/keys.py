@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from aiohttp.helpers import ChainMapProxy
 
 from linkguard.config import Settings
+from linkguard.web.errors import Handler
 from linkguard.web.metrics import Metrics
 from linkguard.web.state import Control, EngineHolder, ServingState
 
@@ -19,8 +18,7 @@ SERVING = web.AppKey("serving", ServingState)
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 OPENAPI = web.AppKey("openapi", bytes)
 # (method, path) -> the handler that serves it past aiohttp's router (app.route_directly)
-DIRECT = web.AppKey("direct", dict[tuple[str, str], Callable[[web.Request],
-                                                               Awaitable[web.StreamResponse]]])
+DIRECT = web.AppKey("direct", dict[tuple[str, str], Handler])
 
 
 def config(request: web.Request) -> web.Application | ChainMapProxy:
